@@ -1,0 +1,1 @@
+"""Reporters render a `Report`; they compute nothing."""
