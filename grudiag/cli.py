@@ -77,17 +77,21 @@ def _parse_thresholds(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--input-size", type=int, default=None, help="Input size to build classes with.")
 @click.option("--hidden-size", type=int, default=None, help="Hidden size to build classes with.")
 @click.option("--debug", is_flag=True, help="Show grudiag tracebacks and the subjects' output.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              metavar="PATH", help="Also write a self-contained HTML report with plots to PATH "
+                                   "(works with any --format).")
 def check(paths, fmt, seed, timeout, import_timeout, fail_on, select, ignore, thresholds, input_size,
-          hidden_size, debug) -> None:
+          hidden_size, debug, html_path) -> None:
     """Diagnose every GRU/RNN cell found in PATHS."""
     from .api import check as run_check
 
     try:
-        report = run_check(
-            list(paths), seed=seed, timeout=timeout, import_timeout=import_timeout, fail_on=fail_on, select=select,
-            ignore=ignore, thresholds=_parse_thresholds(thresholds), input_size=input_size,
-            hidden_size=hidden_size, debug=debug,
-        )
+        with _Progress(f"checking {', '.join(paths)}", enabled=not debug):
+            report = run_check(
+                list(paths), seed=seed, timeout=timeout, import_timeout=import_timeout, fail_on=fail_on, select=select,
+                ignore=ignore, thresholds=_parse_thresholds(thresholds), input_size=input_size,
+                hidden_size=hidden_size, debug=debug,
+            )
     except click.ClickException:
         raise
     except Exception as exc:  # noqa: BLE001 - a bug in grudiag: say so, exit 3
@@ -106,7 +110,90 @@ def check(paths, fmt, seed, timeout, import_timeout, fail_on, select, ignore, th
         click.echo(render(report, concise=fmt == "concise"), color=_colour())
     for problem in report.problems:
         click.echo(f"grudiag: cannot diagnose {problem.target}: {problem}", err=True)
+    if html_path:
+        _write_html(report, html_path, debug)
     sys.exit(int(report.exit_code))
+
+
+def _write_html(report, path: str, debug: bool) -> None:
+    """Write the HTML report; say where on stderr (a clickable link on a terminal)."""
+    try:
+        from .reporters.html import write_html
+
+        with _Progress("drawing the HTML report", enabled=not debug):
+            written = write_html(report, path)
+    except OSError as exc:
+        click.echo(f"grudiag: cannot write the HTML report to {path}: {exc.strerror or exc}",
+                   err=True)
+        sys.exit(ExitCode.CANNOT_DIAGNOSE)
+    except Exception as exc:  # noqa: BLE001 - a bug in grudiag: say so, exit 3
+        click.echo(f"grudiag: internal error while writing the HTML report: "
+                   f"{type(exc).__name__}: {exc}", err=True)
+        if debug:
+            traceback.print_exc()
+        sys.exit(ExitCode.INTERNAL_ERROR)
+    shown = click.format_filename(path)
+    if sys.stderr.isatty() and _colour() is not False:  # OSC 8 hyperlink (coverage.py style)
+        shown = f"\x1b]8;;{written.resolve().as_uri()}\x1b\\{shown}\x1b]8;;\x1b\\"
+    click.echo(f"Wrote HTML report to {shown}", err=True)
+
+
+class _Progress:
+    """A transient spinner on stderr while a slow step runs.
+
+    Shown only when stderr is a terminal and the step takes more than `delay` seconds; it is
+    erased when the step ends, so nothing of it stays in logs or on stdout.
+    """
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, label: str, *, enabled: bool = True, delay: float = 0.8):
+        import threading
+
+        self.label = label if len(label) <= 60 else label[:57] + "…"
+        self.enabled = enabled and _stderr_is_tty()
+        self.delay = delay
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._shown = False
+
+    def __enter__(self) -> "_Progress":
+        if self.enabled:
+            import time
+
+            self._started = time.monotonic()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
+            if self._shown:
+                sys.stderr.write("\r\x1b[K")
+                sys.stderr.flush()
+
+    def _run(self) -> None:
+        import time
+
+        if self._stop.wait(self.delay):
+            return
+        i = 0
+        while not self._stop.is_set():
+            elapsed = time.monotonic() - self._started
+            frame = self.FRAMES[i % len(self.FRAMES)]
+            sys.stderr.write(f"\r\x1b[K{frame} grudiag: {self.label} ({elapsed:.0f} s)")
+            sys.stderr.flush()
+            self._shown = True
+            i += 1
+            self._stop.wait(0.1)
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
 
 
 @main.command()

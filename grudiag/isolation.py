@@ -23,6 +23,8 @@ from .model import Location, Problem, SubjectInfo, SubjectResult
 from .options import Options
 
 _EOF = object()
+#: a file whose subjects keep killing workers is given up on after this many
+MAX_WORKERS_PER_FILE = 25
 
 
 @dataclass
@@ -41,7 +43,7 @@ class FileOutcome:
 
 
 class _Worker:
-    def __init__(self, path: str, options: Options, start: int):
+    def __init__(self, path: str, options: Options, start: int, exclude: list[str]):
         self.stderr = tempfile.TemporaryFile(mode="w+b")
         env = dict(os.environ, PYTHONUNBUFFERED="1", GRUDIAG_WORKER="1")
         self.proc = subprocess.Popen(
@@ -49,7 +51,8 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
             env=env, start_new_session=True,  # so a kill reaches the user's child processes too
         )
-        request = {"path": path, "options": options.to_dict(), "start": start}
+        request = {"path": path, "options": options.to_dict(), "start": start,
+                   "exclude": exclude}
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         self.proc.stdin.close()
@@ -95,31 +98,54 @@ def check_file(path: str, options: Options) -> FileOutcome:
     """Diagnose every subject of one file; a fresh worker resumes after any subject that kills
     or hangs its worker (discovery is deterministic, so every worker finds the same list)."""
     outcome = FileOutcome()
-    start = 0
-    while True:
-        worker = _Worker(path, options, start)
+    start, excluded = 0, []
+    for _attempt in range(MAX_WORKERS_PER_FILE):
+        worker = _Worker(path, options, start, excluded)
         try:
             discovered = _await_discovery(worker, path, options, outcome)
-            resume = None if discovered is None else _collect(worker, discovered, options,
-                                                              outcome)
+            resume = None
+            if isinstance(discovered, str):  # discovery itself was killed by this user class
+                excluded.append(discovered)
+                resume = 0
+            elif discovered is not None:
+                resume = _collect(worker, discovered, options, outcome)
         finally:
             worker.stop()
             outcome.output += worker.output_tail(100_000)
-        if resume is None or resume >= len(discovered or ()):
-            return outcome
+        if resume is None or (isinstance(discovered, list) and resume >= len(discovered)):
+            break
         start = resume
+    outcome.results.sort(key=lambda r: (r.info.location.line or 0) if r.info.location else 0)
+    return outcome
 
 
 def _await_discovery(worker: _Worker, path: str, options: Options,
-                     outcome: FileOutcome) -> list[_Discovered] | None:
+                     outcome: FileOutcome) -> list[_Discovered] | str | None:
+    """The discovered subjects; or the name of a user class whose code ended the worker during
+    discovery (reported here, to be left out on the next try); or None on a problem."""
     name = os.path.basename(path)
-    event = worker.next_event(time.monotonic() + options.import_timeout)
+    calling: dict[str, Any] | None = None
+    deadline = time.monotonic() + options.import_timeout
+    while True:
+        event = worker.next_event(deadline)
+        if event is None or event is _EOF or event["event"] != "calling":
+            break
+        calling = event
     if event is None:
         message = f"importing {name} did not finish within {options.import_timeout:g} s"
     elif event is _EOF:
+        status = _describe_exit(worker.exit_status())
         tail = _last_line(worker.output_tail())
-        message = (f"importing {name} ended the process ({_describe_exit(worker.exit_status())})"
-                   + (f": {tail}" if tail else ""))
+        if calling is not None:
+            culprit = _Discovered(f"{name}::{calling['name']}", "unknown",
+                                  Location(path, calling.get("line"), calling["name"]))
+            outcome.results.append(_crash(culprit, "GD903",
+                                          f"ended the process ({status}) while grudiag was "
+                                          "building and calling it" + (f": {tail}" if tail else ""),
+                                          "Do not call os._exit() or code that can crash the "
+                                          "interpreter from a cell"))
+            return calling["name"]
+        message = f"importing {name} ended the process ({status})" + (f": {tail}" if tail else "")
     elif event["event"] == "problem":
         loc = event.get("location")
         outcome.problems.append(Problem(path, event["message"],
@@ -171,6 +197,7 @@ def _collect(worker: _Worker, discovered: list[_Discovered], options: Options,
             deadline = time.monotonic() + options.import_timeout
         elif event["event"] == "done":
             return None
+        # "calling" events (announced while building) need no action here
 
 
 def _crash(subject: _Discovered, code: str, message: str, hint: str) -> SubjectResult:

@@ -5,6 +5,7 @@ findings (GD9xx), grudiag's own exceptions become GD999, and the other probes ca
 """
 from __future__ import annotations
 
+import sys
 import traceback
 from typing import Any
 
@@ -14,7 +15,8 @@ from .checks.base import CHECKS, Check, CheckContext, SkipCheck, selected_checks
 from .model import Finding, Location, SubjectInfo, SubjectResult, jsonable
 from .options import Options
 from .probes.base import PROBES, ProbeContext, ProbeSkipped, probe_order
-from .subjects.base import Candidate, Subject, SubjectOutputError, SubjectRaised
+from .subjects.base import (Candidate, Subject, SubjectOutputError, SubjectRaised,
+                            SubjectTimeout)
 
 #: every probe needs the subject to run at all; `forward` is measured first
 FIRST_PROBE = "forward"
@@ -36,7 +38,10 @@ def diagnose_candidate(candidate: Candidate, options: Options) -> SubjectResult:
 def diagnose(subject: Subject, options: Options) -> SubjectResult:
     from .subjects.loading import guarded_global_state
 
-    with guarded_global_state():
+    with guarded_global_state():  # restores the thread count, dtype, grad mode and RNGs
+        if "torch" in sys.modules:
+            # Probes make hundreds of tiny calls: thread start-up would dominate them.
+            sys.modules["torch"].set_num_threads(1)
         return _Diagnosis(subject, options).run()
 
 
@@ -63,6 +68,9 @@ class _Diagnosis:
         for check in selected:
             self._judge(check)
         self.info.notes = list(dict.fromkeys(self.info.notes + self.subject.notes))
+        identified = self.measurements.get("conventions", {})
+        if identified.get("status") == "identified":
+            self.info.convention = identified.get("convention")
         summaries = {name: jsonable(PROBES[name].summarize(data))
                      for name, data in self.measurements.items()}
         return SubjectResult(self.info, self.findings, summaries)
@@ -123,6 +131,11 @@ class _Diagnosis:
 def crash_finding(subject_id: str, exc: SubjectRaised, fallback: Location | None) -> Finding:
     where = exc.location or fallback
     at = f" at {_short(where)}" if where and where.file else ""
+    if isinstance(exc.exc, SubjectTimeout):
+        return CHECKS["GD902"].make(
+            subject_id, f"the {exc.during} {exc.exc}{' (stopped' + at + ')' if at else ''}",
+            "Look for a loop that never ends or a call that waits for input", location=where,
+            evidence={"during": exc.during})
     if exc.during == "construct":
         code, what = "GD906", "building the subject raised"
     elif exc.is_memory_error:

@@ -7,9 +7,11 @@ protocol, nor the CLI's JSON output.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
+from types import ModuleType
 from typing import Any, TextIO
 
 #: address-space cap for user code; a runaway allocation becomes a MemoryError, not a dead machine
@@ -45,13 +47,22 @@ def main() -> int:
     from .model import Location
     from .options import Options
     from .runner import diagnose_candidate
-    from .subjects.base import DiscoveryProblem
-    from .subjects.discovery import discover_path
+    from .subjects.base import DiscoveryProblem, set_call_observer, set_call_time_limit
+    from .subjects.discovery import discover_module
+    from .subjects.loading import import_user_file
 
     options = Options.from_dict(request["options"])
+    set_call_time_limit(options.timeout)
     start = int(request.get("start", 0))
+    path = request["path"]
     try:
-        _module, candidates = discover_path(request["path"], options)
+        module = import_user_file(path)
+        _leave_out(module, request.get("exclude", []))
+        set_call_observer(_Announcer(channel, module.__name__))
+        try:
+            candidates = discover_module(module, path, options)
+        finally:
+            set_call_observer(None)
     except DiscoveryProblem as problem:
         loc = problem.location.to_dict() if problem.location else None
         _send(channel, {"event": "problem", "message": problem.message, "location": loc})
@@ -67,6 +78,40 @@ def main() -> int:
         _send(channel, {"event": "result", "index": index, "result": result.to_dict()})
     _send(channel, {"event": "done"})
     return 0
+
+
+class _Announcer:
+    """Tells the parent which user class discovery is about to call into, so that a class
+    whose code ends the process can be reported and left out when discovery is retried."""
+
+    def __init__(self, channel: TextIO, module_name: str):
+        self.channel = channel
+        self.module_name = module_name
+        self.last: str | None = None
+
+    def __call__(self, fn: Any) -> None:
+        owner = fn if inspect.isclass(fn) or inspect.isfunction(fn) else (
+            type(fn.__self__) if hasattr(fn, "__self__") else type(fn))
+        if getattr(owner, "__module__", None) != self.module_name:
+            return
+        name = owner.__qualname__.split(".")[0]
+        if name != self.last:
+            self.last = name
+            try:
+                line = inspect.getsourcelines(owner)[1]
+            except (OSError, TypeError):
+                line = None
+            _send(self.channel, {"event": "calling", "name": name, "line": line})
+
+
+def _leave_out(module: ModuleType, names: list[str]) -> None:
+    """Remove classes (and functions) that crashed discovery before, with their instances."""
+    for name in names:
+        obj = module.__dict__.pop(name, None)
+        if inspect.isclass(obj):
+            for attr, value in list(module.__dict__.items()):
+                if isinstance(value, obj):
+                    del module.__dict__[attr]
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def test_every_crash_becomes_a_finding_and_the_good_cell_survives():
     raising = by_subject["RaisingCell"][0]
     assert "ValueError: expected a batch of 32, got 3" in raising["message"]
     assert raising["location"]["file"].endswith("crashing_cells.py")
-    assert raising["location"]["line"] == 20
+    assert raising["location"]["line"] == 19
     assert raising["category"] == "crash"
 
     exiting = by_subject["ExitingCell"][0]
@@ -74,7 +74,7 @@ def test_every_crash_becomes_a_finding_and_the_good_cell_survives():
     assert exiting["location"]["line"] == 31
 
     hanging = by_subject["HangingCell"][0]
-    assert hanging["code"] == "GD902" and "did not finish within 10 s" in hanging["message"]
+    assert hanging["code"] == "GD902" and "did not return within 10 s" in hanging["message"]
 
     killing = by_subject["KillingCell"][0]
     assert killing["code"] == "GD903" and "exit code 3" in killing["message"]

@@ -44,20 +44,29 @@ def _full(f: Finding) -> list[str]:
 def _concise(f: Finding) -> list[str]:
     where = _relative(f"{f.location.file}:{f.location.line}") if f.location and f.location.file \
         else f.subject
-    return [f"{where}: {f.code} [{f.severity.value}] {f.name}: {f.message}"]
+    severity = click.style(f"[{f.severity.value}]", fg=_SEVERITY_COLOUR[f.severity], bold=True)
+    return [f"{where}: {click.style(f.code, bold=True)} {severity} {f.name}: {f.message}"]
 
 
 def summary_line(report: Report) -> str:
     counts = {s: report.count(s) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}
-    parts = [f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items()]
+    parts = [f"{n} {s.value}{'s' if n != 1 and s is not Severity.INFO else ''}"
+             for s, n in counts.items()]
     n_subjects = len(report.subjects)
     run, skipped = len(report.checks_run()), len(report.checks_skipped())
+    reasons = sorted(set(report.checks_skipped().values()))
+    why = f": {_short(reasons[0])}" + (f" and {len(reasons) - 1} more" if len(reasons) > 1
+                                        else "") if reasons else ""
     text = (f"Found {', '.join(parts)} in {n_subjects} subject{'s' if n_subjects != 1 else ''} "
-            f"({run} checks run, {skipped} skipped)")
+            f"({run} checks run, {skipped} skipped{why})")
     if report.problems:
         text += f"; {len(report.problems)} target(s) could not be diagnosed"
     colour = "red" if report.exit_code else "green"
     return click.style(text, fg=colour, bold=True)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _relative(path: str) -> str:

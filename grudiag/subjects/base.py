@@ -14,9 +14,12 @@ user's object: parameters are replaced on copies (`with_parameters`).
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,11 +179,68 @@ def _is_library(path: str) -> bool:
     return path.startswith(_LIBRARY_ROOTS) or "site-packages" in path or path.startswith("<")
 
 
+class SubjectTimeout(Exception):
+    """A call into the user's code did not return within the time limit."""
+
+
+class _CallTimedOut(BaseException):
+    """Raised inside the user's code by the alarm; a BaseException so user code rarely eats it."""
+
+
+#: seconds one call into user code may take; set only in the worker process, where the alarm
+#: signal belongs to grudiag (never in a user's own process through the Python API)
+_call_time_limit: float | None = None
+
+
+#: called with each user callable before it runs (the worker reports whom it is calling, so a
+#: class that kills the process during discovery can be named and left out on the next try)
+_call_observer: Callable[[Any], None] | None = None
+
+
+def set_call_observer(observer: Callable[[Any], None] | None) -> None:
+    global _call_observer
+    _call_observer = observer
+
+
+def set_call_time_limit(seconds: float | None) -> None:
+    global _call_time_limit
+    _call_time_limit = seconds
+
+
+@contextmanager
+def _time_limit():
+    """Interrupt pure-Python hangs (``while True``) from within; a hang in native code is
+    caught by the parent process's deadline instead."""
+    if (_call_time_limit is None or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):  # nested call: the outer limit rules
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise _CallTimedOut()
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, _call_time_limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def call_user(fn: Callable[..., Any], *args: Any, during: str = "forward",
               user_files: set[str] | None = None, **kwargs: Any) -> Any:
-    """Call user code; any exception (SystemExit included) becomes `SubjectRaised`."""
+    """Call user code; any exception (SystemExit included) becomes `SubjectRaised`, and so
+    does a hang in the worker process (as `SubjectTimeout`)."""
+    if _call_observer is not None:
+        _call_observer(fn)
     try:
-        return fn(*args, **kwargs)
+        with _time_limit():
+            return fn(*args, **kwargs)
+    except _CallTimedOut as exc:
+        timeout = SubjectTimeout(f"did not return within {_call_time_limit:g} s")
+        raise SubjectRaised(timeout, user_location(exc.__traceback__, user_files),
+                            during) from None
     except (Exception, SystemExit, KeyboardInterrupt) as exc:  # noqa: BLE001 - user code may raise anything
         if isinstance(exc, KeyboardInterrupt) and not _in_worker():
             raise

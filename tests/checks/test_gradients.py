@@ -1,0 +1,256 @@
+"""GD401-GD404: wrong gradients, cut graphs, exploding and vanishing gradient flow."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from grudiag.model import Severity
+from grudiag.options import Options
+from grudiag.probes import finite_differences as fd
+from grudiag.reference import numpy_gru
+from grudiag.reference.torch_gru import ReferenceGRUCell
+from grudiag.reference.variants import CHO, PYTORCH, Variant
+from grudiag.runner import diagnose_candidate
+from grudiag.subjects.discovery import discover_object, discover_path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GD4 = Options(select=("GD4",))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # the probes make hundreds of tiny forward calls: thread start-up dominates on a busy machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def results_for_path(path, options=GD4):
+    _, candidates = discover_path(str(path), options)
+    assert candidates, f"nothing discovered in {path}"
+    return [diagnose_candidate(c, options) for c in candidates]
+
+
+def results_for_object(obj, options=GD4):
+    candidates = discover_object(obj, options)
+    assert candidates
+    return [diagnose_candidate(c, options) for c in candidates]
+
+
+def only_finding(results, code):
+    found = [f for r in results for f in r.findings]
+    assert [f.code for f in found] == [code], [(f.code, f.message) for f in found]
+    return found[0]
+
+
+def gd4_findings(results):
+    return [(f.code, f.message) for r in results for f in r.findings if f.code.startswith("GD4")]
+
+
+# --------------------------------------------------------------------------- GD401 wrong-gradient
+
+def test_numpy_backward_missing_factor_is_wrong_gradient():
+    results = results_for_path(EXAMPLES / "wrong_gradient_numpy.py")
+    f = only_finding(results, "GD401")
+    assert (f.category, f.severity) == ("wrong-gradient", Severity.ERROR)
+    ev = f.evidence
+    assert ev["source"] == "user-backward"
+    assert ev["relative_error"] > 0.1 and ev["rtol"] == 1e-5
+    # the dz path is wrong at one step already; dWh/dUh (candidate) and the reset gate are right
+    assert {"dWz", "dUz", "dbz"} <= set(ev["one_step_failing"])
+    assert not {"dWh", "dUh", "dWr"} & set(ev["one_step_failing"])
+    assert "worst_index" in ev["blocks"][0]
+    assert "one step" in f.message and "tolerance 1e-05" in f.message
+
+
+def test_function_pair_sign_error_is_wrong_gradient():
+    f = only_finding(results_for_path(EXAMPLES / "wrong_gradient_numpy_function_pair.py"), "GD401")
+    assert f.category == "wrong-gradient"
+    assert "dW_n" in f.evidence["one_step_failing"]
+    assert f.evidence["relative_error"] > 0.1
+
+
+def test_custom_autograd_function_with_wrong_backward():
+    f = only_finding(results_for_path(EXAMPLES / "wrong_gradient_torch.py"), "GD401")
+    assert (f.category, f.severity) == ("wrong-gradient", Severity.ERROR)
+    assert f.evidence["custom_functions"] == ["GRUStep"]
+    assert "GRUStep" in f.message
+    assert "dweight_ih" in f.evidence["one_step_failing"]
+
+
+def test_custom_autograd_function_with_correct_backward_passes(tmp_path):
+    src = (EXAMPLES / "wrong_gradient_torch.py").read_text()
+    fixed = src.replace("da_z = dz                                   # BUG: missing * z * (1 - z)",
+                        "da_z = dz * z * (1 - z)")
+    assert fixed != src
+    path = tmp_path / "fixed_custom_function.py"
+    path.write_text(fixed)
+    results = results_for_path(path)
+    assert gd4_findings(results) == []
+    assert "GD401" in results[0].info.checks_run
+
+
+# --------------------------------------------------------------------------- GD402 truncated-bptt
+
+@pytest.mark.parametrize("name", ["truncated_bptt_torch.py",
+                                  "truncated_bptt_torch_numpy_roundtrip.py",
+                                  "truncated_bptt_numpy.py"])
+def test_cut_graph_is_truncated_bptt(name):
+    f = only_finding(results_for_path(EXAMPLES / name), "GD402")
+    assert (f.category, f.severity) == ("truncated-bptt", Severity.ERROR)
+    ev = f.evidence
+    T = ev["T"]
+    assert ev["stop_step"] == T - 2 and ev["steps_back"] == 1
+    assert ev["autograd"][T - 2] == pytest.approx(0.0, abs=1e-12)
+    assert abs(ev["numeric"][T - 2]) > 1e-3
+    # the last input is still reached correctly
+    assert ev["autograd"][T - 1] == pytest.approx(ev["numeric"][T - 1], rel=1e-5)
+    assert "stops after 1 step" in f.message
+
+
+def test_fixed_numpy_bptt_and_detach_free_cell_pass(tmp_path):
+    src = (EXAMPLES / "truncated_bptt_numpy.py").read_text()
+    fixed = src.replace("dh = dhs[t]                               # BUG", "dh = dhs[t] + dh_next  #")
+    assert fixed != src
+    (tmp_path / "bptt_fixed.py").write_text(fixed)
+    src = (EXAMPLES / "truncated_bptt_torch.py").read_text()
+    fixed_t = src.replace("h = h.detach()", "h = h")
+    (tmp_path / "detach_fixed.py").write_text(fixed_t)
+    for name in ("bptt_fixed.py", "detach_fixed.py"):
+        results = results_for_path(tmp_path / name)
+        assert gd4_findings(results) == []
+        assert {"GD401", "GD402"} <= set(results[0].info.checks_run)
+
+
+def test_single_numpy_cell_skips_truncation_with_reason():
+    results = results_for_path(EXAMPLES / "correct_numpy_backward_row.py")
+    assert "chained over time" in results[0].info.checks_skipped["GD402"]
+
+
+# ------------------------------------------------------------------ GD403 / GD404 gradient flow
+
+@pytest.mark.parametrize("name", ["exploding_gradients_torch.py", "exploding_gradients_numpy.py"])
+def test_accumulating_state_explodes(name):
+    f = only_finding(results_for_path(EXAMPLES / name), "GD403")
+    assert (f.category, f.severity) == ("exploding-gradients", Severity.WARNING)
+    ev = f.evidence
+    assert ev["rate"] > 1.03
+    assert ev["fraction_sigma_above_1"] >= 0.9
+    assert ev["sigma_max_median"] > 1.05
+    assert len(ev["grad_norms"]) == ev["T"] + 1 == 31
+    assert ev["grad_norms"][-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["vanishing_gradients_torch.py", "vanishing_gradients_numpy.py"])
+def test_damped_or_saturated_state_vanishes(name):
+    f = only_finding(results_for_path(EXAMPLES / name), "GD404")
+    assert (f.category, f.severity) == ("vanishing-gradients", Severity.WARNING)
+    ev = f.evidence
+    assert ev["horizon_1e3"] < 5 and ev["rate"] < 0.1
+    assert ev["sigma_max_median"] < 0.1
+
+
+def test_thresholds_are_overridable():
+    opts = GD4.with_(thresholds={"GD404.min_horizon_steps": 2})
+    results = results_for_path(EXAMPLES / "vanishing_gradients_torch.py", opts)
+    assert gd4_findings(results) == []
+
+
+# ------------------------------------------------------------------ correct cells: no findings
+
+def _ref_cell(variant, scale=None, seed=0):
+    torch.manual_seed(seed)
+    cell = ReferenceGRUCell(5, 7, variant)
+    if scale is not None:
+        with torch.no_grad():
+            for p in cell.parameters():
+                p.uniform_(-scale, scale)
+    return cell
+
+
+@pytest.mark.parametrize("variant,scale", [
+    (PYTORCH, None), (CHO, None), (Variant("reset-after", "chung"), None),
+    (Variant("reset-before", "chung"), 0.1), (PYTORCH, 1.0), (CHO, 0.6),
+])
+def test_correct_torch_cells_have_no_gradient_findings(variant, scale):
+    results = results_for_object(_ref_cell(variant, scale))
+    assert gd4_findings(results) == []
+    info = results[0].info
+    assert {"GD401", "GD402", "GD403", "GD404"} <= set(info.checks_run)
+    rate = results[0].measurements["jacobian_spectrum"]["rate"]
+    assert 0.4 < rate < 0.95
+
+
+def test_builtin_gru_modules_have_no_gradient_findings():
+    torch.manual_seed(1)
+    for module in (nn.GRUCell(5, 7), nn.GRU(5, 7, batch_first=True)):
+        assert gd4_findings(results_for_object(module)) == []
+
+
+@pytest.mark.parametrize("name", ["correct_numpy_backward_row.py", "correct_andrew_ng_numpy.py",
+                                  "correct_keras_style_numpy.py", "correct_numpy_column.py",
+                                  "correct_cho_reset_before_torch.py"])
+def test_correct_examples_have_no_gradient_findings(name):
+    assert gd4_findings(results_for_path(EXAMPLES / name)) == []
+
+
+def test_correct_numpy_backward_agrees_to_float64_precision():
+    results = results_for_path(EXAMPLES / "correct_numpy_backward_row.py")
+    m = results[0].measurements["gradient_check"]
+    worst = max(b["rel_error"] for s in ("one_step", "unroll") for b in m[s]["blocks"])
+    assert worst < 1e-6
+
+
+# --------------------------------------------------------------------------- skips
+
+class Float32Cell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.cell = nn.GRUCell(input_size, hidden_size)
+
+    def forward(self, x, h):
+        return self.cell.float()(x.float(), h.float()).to(x.dtype)
+
+
+def test_float32_only_subject_skips_gradient_check():
+    torch.manual_seed(0)
+    results = results_for_object(Float32Cell(5, 7))
+    skipped = results[0].info.checks_skipped
+    assert "float32" in skipped["GD401"]
+    assert gd4_findings(results) == []
+
+
+# --------------------------------------------------------------------------- the FD utility
+
+def test_finite_differences_match_reference_backward():
+    rng = np.random.default_rng(0)
+    params = numpy_gru.init_params(5, 7, rng)
+    xs, h0 = rng.normal(size=(3, 2, 5)), rng.uniform(-0.5, 0.5, (2, 7))
+    dhs = rng.normal(size=(3, 2, 7))
+    _, caches = numpy_gru.forward(params, xs, h0)
+    grads = numpy_gru.backward(params, caches, dhs)
+
+    class Sub:
+        hidden_size = 7
+
+        def run(self, xs, h0):
+            return numpy_gru.forward(params, xs, h0)[0]
+
+        def step(self, x, h):
+            return self.run(x[None], h)[0]
+
+    u = fd.unit_direction(rng, xs.shape)
+    numeric = fd.directional(Sub(), xs, h0, dhs, dxs=u)
+    assert fd.relative_error(np.sum(grads["xs"] * u), numeric) < 1e-8
+    J = fd.step_jacobian(Sub(), xs[0], h0)
+    assert J.shape == (2, 7, 7)
+    assert not fd.computes_in_float32(numpy_gru.forward(params, xs, h0)[0])
+    assert fd.computes_in_float32(numpy_gru.forward(params, xs, h0)[0].astype(np.float32))
+    assert math.isclose(fd.relative_error(0.0, 0.0), 0.0)
