@@ -109,7 +109,7 @@ def check(paths, fmt, seed, timeout, import_timeout, fail_on, select, ignore, th
 
         click.echo(render(report, concise=fmt == "concise"), color=_colour())
     for problem in report.problems:
-        click.echo(f"grudiag: cannot diagnose {problem.target}: {problem}", err=True)
+        click.echo(f"grudiag: error: {problem}", err=True)
     if html_path:
         _write_html(report, html_path, debug)
     sys.exit(int(report.exit_code))
@@ -232,7 +232,7 @@ def rules(fmt: str) -> None:
         return
     for code in sorted(CHECKS):
         c = CHECKS[code]
-        click.echo(f"{c.code}  {c.name:<32} {c.category:<24} {c.severity.value:<8} {c.summary()}")
+        click.echo(f"{c.code}  {c.name:<42} {c.category:<22} {c.severity.value:<8} {c.summary()}")
 
 
 if __name__ == "__main__":

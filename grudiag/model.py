@@ -144,8 +144,12 @@ class Problem:
     location: Location | None = None
 
     def __str__(self) -> str:
-        where = f"{self.location}: " if self.location and self.location.file else ""
-        return f"{where}{self.message}"
+        import os
+
+        loc = self.location
+        if not loc or not loc.file or os.path.basename(loc.file) in self.message:
+            return self.message  # the message already names the file (and line)
+        return f"{loc.file}:{loc.line}: {self.message}" if loc.line else f"{loc.file}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,7 +39,7 @@ from .loading import guarded_global_state
 
 __all__ = [
     "NotASubject", "TorchCellSubject", "TorchSequenceSubject", "adapt_module", "forward_arguments",
-    "is_builtin_recurrent", "looks_recurrent", "read_sizes",
+    "is_builtin_recurrent", "looks_recurrent", "read_sizes", "takes_state",
 ]
 
 BUILTIN_CELLS = (nn.GRUCell, nn.RNNCell)
@@ -649,9 +649,7 @@ def takes_state(cls: type) -> bool:
 
 def looks_recurrent(cls: type) -> bool:
     """A class name like a recurrent cell's, or a forward whose second argument is a state."""
-    names = forward_arguments(cls)
-    return bool(_RECURRENT_NAME.search(cls.__name__)) or (
-        len(names) >= 2 and bool(_STATE_ARG.match(names[1])))
+    return bool(_RECURRENT_NAME.search(cls.__name__)) or takes_state(cls)
 
 
 def _working(base: nn.Module, dtype: torch.dtype, device: str) -> nn.Module:

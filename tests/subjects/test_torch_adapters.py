@@ -157,6 +157,34 @@ def test_exceptions_become_subject_raised_with_the_users_line():
     assert "raise ValueError" in open(HERE).readlines()[err.location.line - 1]
 
 
+class SpinningCell(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.lin = nn.Linear(input_size, hidden_size)
+
+    def forward(self, x, h):
+        while True:
+            h = h + 0
+
+
+def test_a_hanging_cell_costs_one_time_limit_not_one_per_trial():
+    import time
+
+    from grudiag.subjects import base
+
+    base.set_call_time_limit(0.3)
+    try:
+        start = time.perf_counter()
+        s = adapt_module(SpinningCell(5, 7), id="spin", input_size=5, hidden_size=7,
+                         allow_broken=True)
+        assert time.perf_counter() - start < 2.0
+        assert any("did not return within 0.3 s" in n for n in s.notes)
+        with pytest.raises(NotASubject, match="did not return"):
+            adapt_module(SpinningCell(5, 7), id="spin", input_size=5, hidden_size=7)
+    finally:
+        base.set_call_time_limit(None)
+
+
 class Float32Only(nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -469,6 +497,7 @@ def test_per_step_mlp_is_not_a_subject_and_lstm_is_refused():
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script, still in use
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ScriptModule.to() reads .grad of its params
 def test_scripted_cells_work_and_lazy_ones_are_refused_with_advice():
     scripted = torch.jit.script(nn.GRUCell(5, 7))
     s = adapt_module(scripted, id="j")
