@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,14 +59,26 @@ class Location:
     line: int | None = None
     qualname: str | None = None
 
+    @property
+    def display_file(self) -> str | None:
+        """The file relative to the working directory when it lies below it, so that reports
+        read the same on every machine."""
+        if not self.file or not os.path.isabs(self.file):
+            return self.file
+        rel = os.path.relpath(self.file)
+        return self.file if rel.startswith("..") else rel
+
     def __str__(self) -> str:
         if not self.file:
             return self.qualname or "<unknown>"
-        where = f"{self.file}:{self.line}" if self.line else self.file
+        where = f"{self.display_file}:{self.line}" if self.line else self.display_file
         return f"{where} in {self.qualname}" if self.qualname else where
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.file:
+            d["file"] = self.display_file
+        return d
 
 
 @dataclass

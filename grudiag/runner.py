@@ -71,7 +71,7 @@ class _Diagnosis:
         identified = self.measurements.get("conventions", {})
         if identified.get("status") == "identified":
             self.info.convention = identified.get("convention")
-        summaries = {name: jsonable(PROBES[name].summarize(data))
+        summaries = {name: _rounded(jsonable(PROBES[name].summarize(data)))
                      for name, data in self.measurements.items()}
         return SubjectResult(self.info, self.findings, summaries)
 
@@ -169,6 +169,17 @@ def output_finding(subject_id: str, exc: SubjectOutputError, fallback: Location 
         subject_id, exc.message, "Return the new hidden state (or a tuple holding it)",
         location=where, evidence={"got": _type_name(exc.got)},
     )
+
+
+def _rounded(value: Any, digits: int = 6) -> Any:
+    """Measurements feed plots, not verdicts: 6 significant digits halve the report's size."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return value
 
 
 def _short(loc: Location) -> str:

@@ -75,6 +75,7 @@ def test_every_crash_becomes_a_finding_and_the_good_cell_survives():
 
     hanging = by_subject["HangingCell"][0]
     assert hanging["code"] == "GD902" and "did not return within 10 s" in hanging["message"]
+    assert hanging["location"]["line"] == 43  # where the loop was interrupted
 
     killing = by_subject["KillingCell"][0]
     assert killing["code"] == "GD903" and "exit code 3" in killing["message"]

@@ -20,7 +20,9 @@ def render(report: Report, *, concise: bool = False) -> str:
     if report.subjects:
         lines.append("")
     for finding in report.findings:
-        lines.extend(_concise(finding) if concise else _full(finding))
+        # Info findings (the identified convention) are context, not problems: one line each.
+        brief = concise or finding.severity is Severity.INFO
+        lines.extend(_concise(finding) if brief else _full(finding))
     lines.append(summary_line(report))
     if report.reproduce:
         lines.append(f"Reproduce: {report.reproduce}")
