@@ -145,3 +145,21 @@ def test_plugin_import_is_cheap():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_session_json_under_xdist_is_written_once_by_the_controller(project):
+    project.makepyfile(test_g='''
+import pytest
+from cells import GoodCell, CrashingCell
+
+@pytest.mark.parametrize("cls", [GoodCell, CrashingCell, GoodCell, CrashingCell])
+def test_many(grudiag, cls):
+    grudiag.check(cls(5, 7), select=("GD5", "GD9"))
+''')
+    out = project.path / "xdist.json"
+    result = run(project, "-n", "2", f"--grudiag-json={out}")
+    result.assert_outcomes(passed=4)
+    doc = json.loads(out.read_text())
+    assert len(doc["subjects"]) == 4
+    assert sorted(f["code"] for f in doc["findings"]) == ["GD901", "GD901"]
+    assert not (project.path / "xdist.json.parts").exists()
