@@ -97,7 +97,8 @@ CATEGORY_PROBES: dict[str, tuple[str, ...]] = {
     "stale-hidden-state": ("time-dependence", "call-state"),
     "bad-shapes": ("batch-dependence", "time-dependence", "size-grid"),
     "gate-saturation": ("gate_activations",),
-    "zero-init-symmetry": ("symmetry", "unit-similarity", "parameters", "forward"),
+    "zero-init-symmetry": ("unit_copies", "parameter_blocks", "symmetry", "unit-similarity",
+                           "parameters", "forward"),
     "equation-mismatch": ("conventions", "reference", "forward"),
     "numerical-instability": ("forward",),
 }

@@ -141,6 +141,45 @@ def plot_unit_similarity(data: dict[str, Any], salt: str = "units") -> str | Non
         return _done(fig, salt, H * H)
 
 
+@register_plot("unit_copies",
+               "How far apart every pair of hidden units is: the largest difference between "
+               "their states (from an h0 equal across units). A correct cell's units differ; "
+               "zeros off the diagonal are units that are copies of each other, which all-zero "
+               "or constant initialisation produces and training cannot undo.")
+def plot_unit_distance(data: dict[str, Any], salt: str = "unit-distance") -> str | None:
+    matrix = as_array(first(data, "state_distance_init", "unit_distance"), ndim=2)
+    if matrix is None or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+        return None
+    H = matrix.shape[0]
+    off = matrix[~np.eye(H, dtype=bool)]
+    with figure(5.0, 4.0) as (fig, ax):
+        im = ax.imshow(matrix, cmap="viridis", vmin=0, aspect="equal")
+        ax.grid(False)
+        if H <= 12:
+            top = float(np.nanmax(matrix)) or 1.0
+            for (i, j), v in np.ndenumerate(matrix):
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6,
+                        color="white" if v < 0.5 * top else "#222222")
+        if H <= 24:
+            ax.set_xticks(np.arange(H))
+            ax.set_yticks(np.arange(H))
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("hidden unit")
+        ax.set_title("Distance between hidden units")
+        cb = fig.colorbar(im, ax=ax, shrink=0.85)
+        cb.set_label("max |difference|")
+        if off.size and np.nanmax(off) == 0:
+            note(ax, "every unit is a copy of the others", colour=SEVERITY_COLOURS["error"],
+                 loc="lower left")
+        return _done(fig, salt, H * H)
+
+
+register_plot("parameter_blocks",
+              "How far apart every pair of hidden units is in parameter space: the largest "
+              "change in any parameter when the two units are swapped. Zero off the diagonal "
+              "means the two units are copies.")(plot_unit_distance)
+
+
 for _name in ("symmetry", "parameters", "unit_symmetry"):
     register_plot(_name, "Correlation between every pair of hidden units. Identical units "
                          "(symmetric initialisation) show as all ±1.")(plot_unit_similarity)

@@ -43,7 +43,7 @@ def plot_trajectory_mismatch(data: dict[str, Any], salt: str = "trajectory") -> 
     subject, ref, label = pair
     T, B, H = subject.shape
     diff = np.abs(subject - ref)
-    b, _t, _u = np.unravel_index(int(np.nanargmax(np.nan_to_num(diff, nan=np.inf))), diff.shape)
+    _t, b, _u = np.unravel_index(int(np.nanargmax(np.nan_to_num(diff, nan=np.inf))), diff.shape)
     worst_units = np.argsort(-np.nan_to_num(diff[:, b, :], nan=np.inf).max(axis=0))[:MAX_UNITS]
     steps = np.arange(1, T + 1)
     with figure(9.0, 3.4, ncols=2) as (fig, (ax, axd)):

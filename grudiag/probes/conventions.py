@@ -98,6 +98,9 @@ class ConventionsProbe(Probe):
             out["family_matters"] = m.family_matters
         if result.status == "unmatched":
             out["disagreement"] = self._disagreement(subject, ctx, match)
+            out["subject_hs"] = out["disagreement"].pop("subject_hs")
+            out["reference_hs"] = out["disagreement"].pop("reference_hs")
+            out["reference_name"] = f"nearest: {convention_string(match)}"
         return out
 
     @staticmethod
@@ -119,4 +122,6 @@ class ConventionsProbe(Probe):
         batch_dependent = bool(np.max(np.abs(alone - hs)) > 1e-9)
         return {"batch_dependent": batch_dependent, "max_abs_diff": float(diff[t, b, u]), "step": t, "sample": b, "unit": u,
                 "first_step_over_1e-6": first, "per_step_max": per_step,
-                "subject_value": float(hs[t, b, u]), "reference_value": float(ref[t, b, u])}
+                "subject_value": float(hs[t, b, u]), "reference_value": float(ref[t, b, u]),
+                # the trajectories, for the subject-vs-reference plot
+                "subject_hs": hs, "reference_hs": ref}

@@ -78,7 +78,9 @@ class GateActivationsProbe(Probe):
 
         update = _find_update_gate(gates, hs, h0)
         for g in gates:
-            g.pop("_steps", None)
+            steps = g.pop("_steps", None)
+            if steps is not None:  # (T, B, H): the mean over the batch feeds the heatmap
+                g["time_unit"] = steps.mean(axis=1)
         return {
             "gates": gates,
             "update_gate": update,
@@ -89,8 +91,15 @@ class GateActivationsProbe(Probe):
         }
 
     def summarize(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Reports keep a histogram of each gate's values, not the values themselves."""
         out = dict(data)
-        out["gates"] = [{k: v for k, v in g.items() if k != "values"} for g in data["gates"]]
+        out["gates"] = []
+        for g in data["gates"]:
+            low = -1.0 if g["kind"] == "tanh" else 0.0
+            counts, edges = np.histogram(np.asarray(g["values"]).ravel(), bins=40, range=(low, 1.0))
+            kept = {k: v for k, v in g.items() if k != "values"}
+            kept["histogram"] = {"edges": edges, "counts": counts}
+            out["gates"].append(kept)
         return out
 
 
