@@ -235,5 +235,56 @@ def rules(fmt: str) -> None:
         click.echo(f"{c.code}  {c.name:<42} {c.category:<22} {c.severity.value:<8} {c.summary()}")
 
 
+@main.command(context_settings={"ignore_unknown_options": True}, epilog=_EXIT_HELP)
+@click.argument("script", type=click.Path())
+@click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--max-steps", type=int, default=None, help="Stop cleanly after N optimizer steps.")
+@click.option("--format", "fmt", type=click.Choice(["text", "concise", "json"]), default="text",
+              show_default=True, help="Output on stdout; json is exactly one JSON document.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), default=None,
+              metavar="PATH", help="Also write a self-contained HTML report with plots to PATH.")
+@click.option("--timeout", type=float, default=600.0, show_default=True,
+              help="Seconds the script may run before it is stopped.")
+@click.option("--sample-every", type=int, default=20, show_default=True,
+              help="Measure the gradient flow through time every N optimizer steps.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="error",
+              show_default=True, help="Lowest severity that makes the exit code 1.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="NAME=VALUE",
+              help="Override a check threshold, e.g. GD701.spike_factor=20 (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of grudiag's probes.")
+@click.option("--debug", is_flag=True, help="Show grudiag tracebacks and the script's output.")
+def run(script, script_args, max_steps, fmt, html_path, timeout, sample_every, fail_on,
+        thresholds, seed, debug) -> None:
+    """Run a training SCRIPT as __main__ under instrumentation (pass its arguments after --)."""
+    from .run import run as run_training
+
+    try:
+        with _Progress(f"running {script}", enabled=not debug):
+            report, output = run_training(script, list(script_args), max_steps=max_steps,
+                                          timeout=timeout, sample_every=sample_every,
+                                          fail_on=fail_on, seed=seed,
+                                          thresholds=_parse_thresholds(thresholds))
+    except click.ClickException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug in grudiag: say so, exit 3
+        click.echo(f"grudiag: internal error: {type(exc).__name__}: {exc}", err=True)
+        if debug:
+            traceback.print_exc()
+        sys.exit(ExitCode.INTERNAL_ERROR)
+    if debug and output:
+        click.echo(output, err=True, nl=False)
+    if fmt == "json":
+        click.echo(report.to_json())
+    else:
+        from .reporters.text import render
+
+        click.echo(render(report, concise=fmt == "concise"), color=_colour())
+    for problem in report.problems:
+        click.echo(f"grudiag: error: {problem}", err=True)
+    if html_path:
+        _write_html(report, html_path, debug)
+    sys.exit(int(report.exit_code))
+
+
 if __name__ == "__main__":
     main()

@@ -156,6 +156,6 @@ def _get(obj: Any, key: str) -> Any:
 
 
 # importing the plot modules fills the registry
-from . import forward, gates, gradients, matrices, trajectories  # noqa: E402,F401
+from . import forward, gates, gradients, matrices, training, trajectories  # noqa: E402,F401
 
 __all__ = ["CAPTIONS", "PLOTS", "Plot", "finding_plot", "probe_plots", "register_plot", "render"]
