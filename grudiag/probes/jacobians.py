@@ -46,6 +46,14 @@ def _horizon(norms: list[float], level: float) -> int | None:
     return None
 
 
+def _singular_values(J: np.ndarray) -> np.ndarray:
+    """Singular values of every (…, H, H) Jacobian, largest first, from one stacked
+    ``eigvalsh(JᵀJ)``: about twice as fast as SVDs. The largest are exact to rounding; the
+    smallest lose relative precision beyond a condition number of ~1e8 (only plotted)."""
+    gram = np.einsum("...ji,...jk->...ik", J, J)
+    return np.sqrt(np.clip(np.linalg.eigvalsh(gram)[..., ::-1], 0.0, None))
+
+
 def _geo_mean_norms(g_norms: np.ndarray) -> list[float]:
     """(T+1, B) per-sample norms -> geometric mean over samples (0 stays 0)."""
     with np.errstate(divide="ignore"):
@@ -117,8 +125,7 @@ class JacobianSpectrumProbe(Probe):
         jacobians = [fd.step_jacobian(subject, xs[t], prev[t], eps) for t in range(T)]
         if not all(np.all(np.isfinite(J)) for J in jacobians):
             raise ProbeSkipped("the one-step Jacobian has NaN/Inf entries on the trajectory")
-        svals = np.array([[np.linalg.svd(J[b], compute_uv=False) for b in range(J.shape[0])]
-                          for J in jacobians])  # (T, B, H)
+        svals = _singular_values(np.stack(jacobians))  # (T, B, H), largest first
         g = v.copy()
         g_norms = [np.linalg.norm(g, axis=1)]
         for t in reversed(range(T)):
