@@ -439,24 +439,7 @@ class TorchCellSubject(_TorchSubject):
         return self._state_of(out, tuple(h.shape))
 
     def _state_of(self, out: Any, expected: tuple[int, ...]) -> torch.Tensor:
-        value = out
-        if self.state_index is not None:
-            if not isinstance(out, (tuple, list)) or len(out) <= self.state_index:
-                raise SubjectOutputError(
-                    f"{self._name} returned {describe(out)}; expected a tuple whose item "
-                    f"{self.state_index} is the new state of shape {expected}",
-                    self.location, kind="type", expected=expected, got=describe(out))
-            value = out[self.state_index]
-        if not isinstance(value, torch.Tensor):
-            raise SubjectOutputError(
-                f"{self._name} returned {describe(value)} as the new state; expected a tensor "
-                f"of shape {expected}", self.location, kind="type", expected=expected,
-                got=describe(value))
-        if tuple(value.shape) != expected:
-            raise SubjectOutputError(
-                f"{self._name} returned a state of shape {tuple(value.shape)}; expected {expected}",
-                self.location, kind="shape", expected=expected, got=tuple(value.shape))
-        return value
+        return _pick_tensor(self, out, self.state_index, expected, _STATE_WORDS)
 
 
 @dataclass(eq=False)
@@ -511,24 +494,7 @@ class TorchSequenceSubject(_TorchSubject):
         return torch.stack([h0 if s else zeros for s in self.h0_slots])
 
     def _outputs_of(self, out: Any, expected: tuple[int, ...]) -> torch.Tensor:
-        value = out
-        if self.output_index is not None:
-            if not isinstance(out, (tuple, list)) or len(out) <= self.output_index:
-                raise SubjectOutputError(
-                    f"{self._name} returned {describe(out)}; expected a tuple whose item "
-                    f"{self.output_index} holds the outputs of shape {expected}",
-                    self.location, kind="type", expected=expected, got=describe(out))
-            value = out[self.output_index]
-        if not isinstance(value, torch.Tensor):
-            raise SubjectOutputError(
-                f"{self._name} returned {describe(value)} as its outputs; expected a tensor of "
-                f"shape {expected}", self.location, kind="type", expected=expected,
-                got=describe(value))
-        if tuple(value.shape) != expected:
-            raise SubjectOutputError(
-                f"{self._name} returned outputs of shape {tuple(value.shape)}; expected {expected}",
-                self.location, kind="shape", expected=expected, got=tuple(value.shape))
-        return value
+        return _pick_tensor(self, out, self.output_index, expected, _OUTPUT_WORDS)
 
 
 # ---------------------------------------------------------------------------------- adapting
@@ -638,6 +604,36 @@ def forward_arguments(cls: type) -> list[str]:
     except (TypeError, ValueError, AttributeError):
         return []
     return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+#: how a returned value is named in messages: (inside a tuple, as a value, with a shape)
+_STATE_WORDS = ("is the new state", "as the new state", "a state")
+_OUTPUT_WORDS = ("holds the outputs", "as its outputs", "outputs")
+
+
+def _pick_tensor(subject: Any, out: Any, index: int | None, expected: tuple[int, ...],
+                 words: tuple[str, str, str]) -> torch.Tensor:
+    """The tensor a forward returned (item `index` of a tuple when set), checked for type and
+    shape; `SubjectOutputError` otherwise."""
+    in_tuple, as_value, with_shape = words
+    value = out
+    if index is not None:
+        if not isinstance(out, (tuple, list)) or len(out) <= index:
+            raise SubjectOutputError(
+                f"{subject._name} returned {describe(out)}; expected a tuple whose item "
+                f"{index} {in_tuple} of shape {expected}",
+                subject.location, kind="type", expected=expected, got=describe(out))
+        value = out[index]
+    if not isinstance(value, torch.Tensor):
+        raise SubjectOutputError(
+            f"{subject._name} returned {describe(value)} {as_value}; expected a tensor of shape "
+            f"{expected}", subject.location, kind="type", expected=expected, got=describe(value))
+    if tuple(value.shape) != expected:
+        raise SubjectOutputError(
+            f"{subject._name} returned {with_shape} of shape {tuple(value.shape)}; expected "
+            f"{expected}", subject.location, kind="shape", expected=expected,
+            got=tuple(value.shape))
+    return value
 
 
 def takes_state(cls: type) -> bool:
