@@ -11,8 +11,13 @@ sequence loop, hand-written backward). Every mutant is checked in-process with
 holds at least one finding of severity warning or error (info does not count). Equivalent
 mutants (correct GRUs under another parameterisation) are run, reported with the reason and
 excluded from the kill rate; a warning on one of them counts as a false positive, as does any
-warning/error on the correct cells (all 8 variants x torch/NumPy cell, sequence and
-hand-written backward; nn.GRUCell; ReferenceGRUCell; several correct initialisations).
+warning/error on the correct cells (all 8 variants x torch/NumPy cell, sequence,
+hand-written backward and flat-parameter cell; nn.GRUCell; ReferenceGRUCell; several correct
+initialisations).
+
+The ``flat-*`` operators store every parameter in one flat vector, which grudiag's
+``conventions`` probe cannot map onto a GRU: only the black-box fallback (GD220) can catch their
+equation bugs, so they survive where GD220 is not registered (the header line says which).
 
 Prints a table and writes benchmarks/results/mutation.json (``--out`` to change).
 """
@@ -34,6 +39,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import grudiag  # noqa: E402
+from grudiag.checks import CHECKS  # noqa: E402
 from mutants import BASES, OPERATORS, correct_subjects, mutants  # noqa: E402
 
 TARGET_KILL = 0.95
@@ -135,12 +141,15 @@ def main(argv=None) -> int:
             "cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
             "torch": torch.__version__, "numpy": np.__version__,
             "grudiag": getattr(grudiag, "__version__", "?"), "seed": 0,
-            "quick": args.quick, "sizes": {"input": 5, "hidden": 7}}
+            "quick": args.quick, "sizes": {"input": 5, "hidden": 7},
+            "checks_registered": len(CHECKS), "gd220_registered": "GD220" in CHECKS}
 
     # --- print ----------------------------------------------------------------------------
     print(f"grudiag mutation benchmark  {meta['date']}  machine: {meta['cpu']} ({meta['cores']} "
           f"cores), python {meta['python']}, torch {meta['torch']}, numpy {meta['numpy']}")
-    print("killed = at least one warning/error finding; grudiag.check(obj, seed=0), all checks\n")
+    print(f"killed = at least one warning/error finding; grudiag.check(obj, seed=0), all "
+          f"{len(CHECKS)} registered checks (GD220 black-box fallback "
+          f"{'registered' if 'GD220' in CHECKS else 'NOT registered'})\n")
     hdr = f"{'operator':26} {'backend':7} {'mutants':>7} {'killed':>6} {'surv':>4} {'rate':>6}  killed by"
     print(hdr)
     print("-" * len(hdr))

@@ -57,6 +57,8 @@ OPERATORS: list[Operator] = [
     # shapes / state inside the cell
     Operator("state-reshape", "h.reshape(H, B).T: batch and hidden axes mixed", "cell",
              {"state_reshape": True}),
+    Operator("input-weight-transposed", "x @ W_i instead of x @ W_i.T (I != H: a shape error)",
+             "cell", {"in_transposed": True}),
     Operator("detach-in-cell", "h.detach() inside the cell", "cell", {"detach_h": True},
              backends=("torch",)),
     Operator("cell-keeps-state", "the cell keeps its own h between calls", "cell",

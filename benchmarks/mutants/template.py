@@ -42,6 +42,7 @@ class Spec:
     swap_rz: bool = False            # r and z roles exchanged (equivalent: gate order)
     rec_transposed: bool = False     # W_h* used as (in, out) (equivalent: square matrix)
     in_view: bool = False            # W_ih reshaped with view (equivalent: bijection of entries)
+    in_transposed: bool = False      # x @ W_i* instead of x @ W_i*.T (fails when I != H)
     detach_h: bool = False           # h.detach() inside the cell
     state_reshape: bool = False      # h.reshape(H, B).T: batch and hidden axes mixed
     stateful: bool = False           # the cell keeps its own h and ignores later arguments
@@ -106,7 +107,7 @@ def cell_forward(ops, S: Spec, P: dict, x, h):
     def pre(g):
         a = 0.0
         if g not in S.drop_in:
-            a = x @ Wi[g].T
+            a = x @ (Wi[g] if S.in_transposed else Wi[g].T)
             if use_b:
                 a = a + bi[g]
         return a

@@ -2,10 +2,10 @@
 
 The import order is the measuring order (`forward` first); `after` pulls dependencies earlier.
 """
-from . import (conventions, forward, gradients, jacobians, numerics, parameters, saturation,
+from . import (blackbox, conventions, forward, gradients, jacobians, numerics, parameters, saturation,
                shapes, state)
 from .base import PROBES, Probe, ProbeContext, ProbeSkipped, register_probe
 
 __all__ = ["PROBES", "Probe", "ProbeContext", "ProbeSkipped", "register_probe",
-           "conventions", "forward", "gradients", "jacobians", "numerics", "parameters",
+           "blackbox", "conventions", "forward", "gradients", "jacobians", "numerics", "parameters",
            "saturation", "shapes", "state"]

@@ -1,0 +1,128 @@
+"""GD220 state-not-a-convex-blend: the black-box fallback for cells whose parameters
+grudiag cannot map onto a GRU (one flat parameter vector here)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import grudiag
+import grudiag.checks.blackbox  # noqa: F401 - registers GD220 (until grudiag.checks imports it)
+import grudiag.probes.blackbox  # noqa: F401 - registers the probe
+from grudiag.reference import numpy_gru, torch_gru
+from grudiag.reference.torch_gru import ReferenceGRUCell
+from grudiag.reference.variants import ALL_VARIANTS, PYTORCH
+
+D, H = 5, 7
+SHAPES = numpy_gru.param_shapes(D, H)
+
+
+def _split(theta):
+    out, k = {}, 0
+    for name, shape in SHAPES.items():
+        m = int(np.prod(shape))
+        out[name] = theta[k:k + m].reshape(shape)
+        k += m
+    return out
+
+
+def _candidate(kind):
+    return {"tanh": None, "relu": torch.relu, "identity": lambda a: a}[kind]
+
+
+class FlatTorchCell(nn.Module):
+    """A GRU whose parameters live in one flat vector: conventions cannot map them."""
+
+    def __init__(self, input_size, hidden_size, variant=PYTORCH, mutation=None):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.variant, self.mutation = variant, mutation
+        n = sum(int(np.prod(s)) for s in SHAPES.values())
+        g = torch.Generator().manual_seed(0)
+        self.theta = nn.Parameter((torch.rand(n, generator=g) * 2 - 1) / hidden_size ** 0.5)
+
+    def forward(self, x, h=None):
+        if h is None:
+            h = x.new_zeros(x.shape[:-1] + (self.hidden_size,))
+        p = _split(self.theta)
+        if self.mutation is None:
+            return torch_gru.step(p, x, h, self.variant)
+        b = (lambda n: p[n]) if self.variant.bias else (lambda n: 0.0)
+        r = torch.sigmoid(x @ p["W_ir"].T + b("b_ir") + h @ p["W_hr"].T + b("b_hr"))
+        z = torch.sigmoid(x @ p["W_iz"].T + b("b_iz") + h @ p["W_hz"].T + b("b_hz"))
+        a = x @ p["W_in"].T + b("b_in") + r * (h @ p["W_hn"].T + b("b_hn"))
+        if self.mutation == "relu":
+            n = torch.relu(a)
+        elif self.mutation == "no-activation":
+            n = a
+        else:
+            n = torch.tanh(a)
+        if self.mutation == "z-z":
+            return z * n + z * h
+        if self.mutation == "h-plus-n":
+            return (1 - z) * (h + n)
+        return (1 - z) * n + z * h
+
+
+class FlatNumpyCell:
+    def __init__(self, input_size, hidden_size, variant=PYTORCH):
+        self.input_size, self.hidden_size, self.variant = input_size, hidden_size, variant
+        n = sum(int(np.prod(s)) for s in SHAPES.values())
+        self.theta = np.random.default_rng(0).uniform(-1, 1, n) / hidden_size ** 0.5
+
+    def forward(self, x, h_prev):
+        return numpy_gru.step(_split(self.theta), x, h_prev, self.variant)[0]
+
+
+def _report(obj):
+    return grudiag.check(obj, seed=0)
+
+
+def _gd220(report):
+    return [f for r in report.results for f in r.findings if f.code == "GD220"]
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_correct_unmappable_cells_not_flagged(variant, backend):
+    cell = FlatTorchCell(D, H, variant) if backend == "torch" else FlatNumpyCell(D, H, variant)
+    report = _report(cell)
+    (result,) = report.results
+    # the fallback is only meaningful where the equation checks could not run
+    assert "could not map" in result.info.checks_skipped.get("GD202", "")
+    assert "GD220" in result.info.checks_run
+    assert not _gd220(report)
+    assert result.measurements["blackbox"]["max_excess"] <= 1e-5
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
+def test_bound_holds_on_reference_cells_and_check_defers_to_equations(variant):
+    torch.manual_seed(0)
+    report = _report(ReferenceGRUCell(D, H, variant))
+    (result,) = report.results
+    assert result.measurements["blackbox"]["max_excess"] <= 1e-5
+    assert not _gd220(report)
+    assert "mapped" in result.info.checks_skipped["GD220"]
+
+
+@pytest.mark.parametrize("mutation", ["relu", "no-activation", "z-z", "h-plus-n"])
+def test_non_convex_unmappable_cells_flagged(mutation):
+    report = _report(FlatTorchCell(D, H, mutation=mutation))
+    (finding,) = _gd220(report)
+    assert finding.severity.value == "warning"
+    assert finding.category == "equation-mismatch"
+    assert "lower confidence" in finding.message
+    assert finding.evidence["worst"]["max_excess"] > 1e-3
+
+
+def test_correct_flat_cell_through_the_mutation_path_not_flagged():
+    # the hand-written branch of FlatTorchCell with no mutation applied is a correct GRU
+    report = _report(FlatTorchCell(D, H, mutation="none"))
+    assert not _gd220(report)
+
+
+def test_threshold_is_overridable():
+    report = grudiag.check(FlatTorchCell(D, H, mutation="relu"), seed=0,
+                           thresholds={"GD220.tolerance": 1e9})
+    assert not _gd220(report)
