@@ -192,7 +192,7 @@ def _collect(worker: _Worker, discovered: list[_Discovered], options: Options,
             current = event["index"]
             # The worker stops a pure-Python hang itself at `timeout` and reports it with the
             # line; the parent's kill is the backstop for hangs in native code.
-            deadline = time.monotonic() + options.timeout + max(5.0, 0.25 * options.timeout)
+            deadline = time.monotonic() + options.timeout + max(10.0, 0.5 * options.timeout)
         elif event["event"] == "result":
             outcome.results.append(SubjectResult.from_dict(event["result"]))
             current = None

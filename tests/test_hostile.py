@@ -74,8 +74,13 @@ def test_every_crash_becomes_a_finding_and_the_good_cell_survives():
     assert exiting["location"]["line"] == 31
 
     hanging = by_subject["HangingCell"][0]
-    assert hanging["code"] == "GD902" and "did not return within 10 s" in hanging["message"]
-    assert hanging["location"]["line"] == 43  # where the loop was interrupted
+    assert hanging["code"] == "GD902"
+    # Normally the worker interrupts the loop itself and names the line; under heavy load the
+    # parent's backstop deadline may stop the worker first. Both are the same verdict.
+    if "did not return within 10 s" in hanging["message"]:
+        assert hanging["location"]["line"] == 43  # where the loop was interrupted
+    else:
+        assert "did not finish within 10 s and was stopped" in hanging["message"]
 
     killing = by_subject["KillingCell"][0]
     assert killing["code"] == "GD903" and "exit code 3" in killing["message"]
