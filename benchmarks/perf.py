@@ -43,7 +43,6 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import grudiag  # noqa: E402
-from grudiag.probes import finite_differences as _fd  # noqa: E402
 from grudiag.probes.base import PROBES  # noqa: E402
 
 INPUT = 16
@@ -194,11 +193,10 @@ def fwd_bwd_fn(subject: Any, H: int, device: str = "cpu") -> Callable[[], Any]:
 
 
 class ProbeTimer:
-    """Wraps PROBES[name].measure (and the FD step Jacobian) with timers; grudiag is not edited."""
+    """Wraps PROBES[name].measure with timers; grudiag is not edited."""
 
     def __init__(self):
         self.times: dict[str, float] = {}
-        self.sub: dict[str, float] = {}
         self._orig: dict[str, Any] = {}
 
     def __enter__(self):
@@ -213,17 +211,6 @@ class ProbeTimer:
                 finally:
                     self.times[_name] = self.times.get(_name, 0.0) + time.perf_counter() - t
             probe.measure = timed
-        self._orig_sj = _fd.step_jacobian
-
-        def sj(*a, **k):
-            t = time.perf_counter()
-            try:
-                return self._orig_sj(*a, **k)
-            finally:
-                self.sub["fd.step_jacobian"] = self.sub.get("fd.step_jacobian", 0.0) + \
-                    time.perf_counter() - t
-                self.sub["fd.step_jacobian calls"] = self.sub.get("fd.step_jacobian calls", 0) + 1
-        _fd.step_jacobian = sj
         return self
 
     def __exit__(self, *exc):
@@ -233,7 +220,6 @@ class ProbeTimer:
                 del PROBES[name].measure  # drop the instance attribute, back to the class method
             except AttributeError:
                 pass
-        _fd.step_jacobian = self._orig_sj
 
 
 def slope(xs: list[float], ys: list[float]) -> float | None:
@@ -274,7 +260,7 @@ def section_check_cost(sizes: list[int], device: str = "cpu") -> dict[str, Any]:
             codes = findings_of(report)
             row = {"subject": sname, "hidden": H, "check_s": ct, "fwd_bwd_s": fb, "ratio": ratio,
                    "findings": codes, "subjects_checked": len(report.results),
-                   "probe_s": dict(pt.times), "jacobian_fd": dict(pt.sub)}
+                   "probe_s": dict(pt.times)}
             rows.append(row)
             print(f"{sname:<20}{H:>5}{ct:>10.3f}{fb * 1e3:>12.3f}{ratio:>10.0f}  {','.join(codes) or '-'}",
                   flush=True)
@@ -314,14 +300,6 @@ def section_check_cost(sizes: list[int], device: str = "cpu") -> dict[str, Any]:
             v = b["probe_s"].get(p)
             cells.append(f"{v:>10.3f} ({100 * v / b['check_s']:>4.1f}%)" if v is not None else f"{'-':>17}")
         print(f"  {p:<22}" + "".join(f"{c:>22}" for c in cells))
-    for s, b in breakdown.items():
-        j = b["jacobian_fd"]
-        if "fd.step_jacobian" in j:
-            jt = b["probe_s"].get("jacobian_spectrum", 0.0)
-            print(f"  {s}: jacobian_spectrum {jt:.2f}s = {j['fd.step_jacobian']:.2f}s in "
-                  f"{int(j['fd.step_jacobian calls'])} fd.step_jacobian calls (2*H={2 * Hmax} "
-                  f"one-step runs each) + {jt - j['fd.step_jacobian']:.2f}s rest (SVDs of "
-                  f"{BATCH}x{int(j['fd.step_jacobian calls'])} HxH Jacobians, trajectory)")
     dominant = {s: max(b["probe_s"], key=b["probe_s"].get) for s, b in breakdown.items()}
     return {"title": title, "rows": rows, "slopes": slopes, "largest_hidden": Hmax,
             "dominant_probe_at_largest": dominant}

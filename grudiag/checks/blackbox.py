@@ -1,4 +1,4 @@
-"""GD220: the black-box fallback when the parameters cannot be mapped onto a GRU."""
+"""GD220/GD221: the black-box fallback when the parameters cannot be mapped onto a GRU."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -50,10 +50,7 @@ class StateNotAConvexBlend(Check):
     thresholds = {"tolerance": 1e-5}
 
     def judge(self, ctx: CheckContext) -> Iterable[Finding]:
-        m = ctx.m("blackbox")
-        if "conventions" in ctx.measurements or m.get("conventions_mapped"):
-            raise SkipCheck("the parameters were mapped onto a GRU: GD202-GD216 judge the "
-                            "equations directly")
+        m = _unmapped_blackbox(ctx)
         worst = m.get("worst")
         if not worst or worst["max_excess"] <= ctx.threshold("tolerance"):
             return
@@ -68,3 +65,82 @@ class StateNotAConvexBlend(Check):
             "Check that the candidate uses tanh, the gates sigmoid, and that the new state is "
             "(1-z)·n + z·h (or (1-z)·h + z·n)",
             evidence={"worst": worst, "runs": m.get("runs", [])})
+
+
+@register_check
+class StateNotCarriedWhenGateSaturates(Check):
+    """With every gate saturated, a unit neither keeps h_prev nor takes a ±1 candidate.
+
+    ## What it checks
+    Only for subjects whose parameters grudiag could not map onto a GRU (so GD202–GD216 cannot
+    run): at inputs so large that every sigmoid is 0 or 1 and every tanh ±1, each unit of a
+    GRU's new state is either h_prev exactly (the update gate passes the state through) or the
+    saturated candidate ±1, whatever h_prev was. That is how a GRU carries memory unchanged.
+
+    ## Why is this bad?
+    A cell that cannot pass its state through unchanged loses what it remembers at every step
+    (a state scaled by a constant, tanh applied again to the new state, a blend whose weights do
+    not add up to 1, such as ``z·h + z·n``): long-range gradients vanish or explode and the
+    model cannot learn memory.
+
+    ## How it is detected
+    Probe `blackbox`: x ~ N(0, 1) scaled by 1e6 and by −1e6 (the sign flips which gates
+    saturate open or shut), each from two states h_prev ~ U(−0.9, 0.9), batch 8. A unit is
+    "carried" when h' equals h_prev for both states, "replaced" when h' is the same ±1 for
+    both, within 1e-5; a correct GRU carries every unit at one of the two signs. Units whose
+    state does not respond to the input at all are not judged.
+    Flags when more than `max_fraction_neither` = 5 % of the judged units are neither
+    at one of the two signs (a correct GRU measures 0 %: a unit escapes saturation only when
+    its gate's input is within ~4e-5 of 0); a state damped to 0.1·h, tanh on the new state and
+    ``z·h + z·n`` all measure 100 %.
+
+    ## Example
+    ```python
+    h_new = (1 - z) * n + z * (0.1 * h)    # the state can never be carried
+    ```
+
+    ## Use instead
+    ```python
+    h_new = (1 - z) * n + z * h
+    ```
+    """
+
+    code = "GD221"
+    name = "state-not-carried-when-gate-saturates"
+    category = "equation-mismatch"
+    severity = Severity.WARNING
+    requires = ("blackbox",)
+    thresholds = {"max_fraction_neither": 0.05}
+
+    def judge(self, ctx: CheckContext) -> Iterable[Finding]:
+        carry = _unmapped_blackbox(ctx).get("carry") or {}
+        if not carry.get("measured"):
+            raise SkipCheck(carry.get("reason", "the carry property was not measured"))
+        if not carry["units_judged"]:
+            raise SkipCheck("no unit of the new state responds to the input, so the gates "
+                            "cannot be saturated from outside")
+        if carry["fraction_neither"] <= ctx.threshold("max_fraction_neither"):
+            return
+        ex = carry["example"]
+        yield ctx.finding(
+            f"grudiag could not map the parameters onto a GRU, so it tested a property every GRU "
+            f"has: with every gate saturated (inputs ×{carry['scale']:.0e}), each unit either "
+            f"keeps h_prev exactly or becomes ±1. {carry['fraction_neither']:.0%} of "
+            f"{carry['units_judged']} units did neither; unit {ex['unit']} of sample "
+            f"{ex['sample']} went from {ex['h_prev'][0]:.4g} to {ex['h_new'][0]:.4g} and from "
+            f"{ex['h_prev'][1]:.4g} to {ex['h_new'][1]:.4g}; {carry['fraction_carried']:.0%} of "
+            f"the units kept h_prev at either input sign (a GRU: 100%). The cell cannot pass "
+            "its state through unchanged. This is a black-box test with lower confidence than the "
+            "equation checks",
+            "Make the new state the blend (1 - z) * n + z * h, with nothing applied to h or to "
+            "the result, so that z = 1 keeps h exactly",
+            evidence={"carry": carry})
+
+
+def _unmapped_blackbox(ctx: CheckContext) -> dict:
+    """The black-box measurements, or a skip when the equation checks can judge instead."""
+    m = ctx.m("blackbox")
+    if "conventions" in ctx.measurements or m.get("conventions_mapped"):
+        raise SkipCheck("the parameters were mapped onto a GRU: GD202-GD216 judge the "
+                        "equations directly")
+    return m

@@ -78,12 +78,21 @@ class GruConventionIdentified(Check):
         err = m["max_abs_diff"]
         how = (f"matches the reference to {err:.1e}" if err <= ctx.threshold("exact_atol") else
                f"matches the reference to {err:.1e} (float32 rounding, not exact)")
+        unusual = m.get("unusual") or []
+        note = ""
+        advice = "Nothing to change; compare this cell only with references of the same family"
+        if unusual:
+            note = (f"; but {'; '.join(unusual)}: still a GRU when trained from scratch (the "
+                    "matrix is learned), yet weights copied from another implementation will "
+                    "not give its results")
+            advice = ("Nothing to change for training from scratch; to load weights from "
+                      "nn.GRU or Keras, read them the standard way (W.T, not view or reshape)")
         yield ctx.finding(
-            f"Implements the {_variant_phrase(m)}; {how}",
-            "Nothing to change; compare this cell only with references of the same family",
-            evidence={k: m[k] for k in ("convention", "family", "update", "gate_activation",
-                                        "gate_order", "arrangement", "orientation", "biases",
-                                        "mapping", "error_random", "error_own")},
+            f"Implements the {_variant_phrase(m)}; {how}{note}",
+            advice,
+            evidence={k: m.get(k) for k in ("convention", "family", "update", "gate_activation",
+                                            "gate_order", "arrangement", "orientation", "biases",
+                                            "mapping", "unusual", "error_random", "error_own")},
         )
 
 

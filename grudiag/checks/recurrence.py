@@ -154,9 +154,10 @@ class StatePersistsAcrossCalls(Check):
     ## What it checks
     Determinism across calls on one copy of the subject: the same inputs twice; batch A then
     batch B compared with batch B on a fresh copy; and a call with another batch size after
-    earlier calls (a stored `(B, H)` state no longer fits). Two fresh copies must agree on
-    their first call first; otherwise the subject is random (dropout in training mode, say)
-    and the check is skipped.
+    earlier calls (a stored `(B, H)` state no longer fits); where forward's h0 has a default,
+    the same inputs twice without h0 (a model may reuse its last state only then). Two fresh
+    copies must agree on their first call first; otherwise the subject is random (dropout in
+    training mode, say) and the check is skipped.
 
     ## Why is this bad?
     A cell or model that stores its state on `self` (`self.h = h_new`, then reads `self.h`
@@ -209,6 +210,11 @@ class StatePersistsAcrossCalls(Check):
         if m["leak_diff"] > tol * scale and not facts:
             facts.append(f"a batch run after another batch differs from the same batch on a "
                          f"fresh copy by {m['leak_diff']:.3g} (max |h| {scale:.3g})")
+        ds = m.get("default_state") or {}
+        if ds.get("ok") and ds["repeat_diff"] > tol * ds["scale"] and not facts:
+            facts.append(f"calling the subject twice with the same inputs and no h0 (its "
+                         f"default) gives states that differ by {ds['repeat_diff']:.3g} (max "
+                         f"|h| {ds['scale']:.3g}), while calls with h0 agree")
         rs = m["resize"]
         location = None
         if rs.get("fresh_ok") and rs.get("ok") is False:
@@ -239,6 +245,7 @@ class StatePersistsAcrossCalls(Check):
             location=location,
             evidence={"repeat_diff": m["repeat_diff"], "repeat_diff_per_step":
                       m["repeat_diff_per_step"], "leak_diff": m["leak_diff"], "resize": rs,
+                      "default_state": m.get("default_state"),
                       "fresh_copies_diff": m["fresh_copies_diff"], "scale": scale,
                       "rel_tol": tol, "h_prev_ignored": ignores},
         )

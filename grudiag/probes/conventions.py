@@ -43,7 +43,7 @@ def describe_layout(layout: Layout) -> dict[str, Any]:
         arrangement = "fused weights"
     else:
         arrangement = "split weights"
-    orients = {b.orient for b in weights}
+    orients = {"row" if b.orient == "view" else b.orient for b in weights}
     orientation = {frozenset({"col"}): "W x", frozenset({"row"}): "x W"}.get(
         frozenset(orients), "mixed W x and x W")
     orders = layout.gate_orders()
@@ -58,7 +58,8 @@ def describe_layout(layout: Layout) -> dict[str, Any]:
     else:
         biases = "one bias per gate" + (" plus b_hn" if "hn" in roles else "")
     return {"arrangement": arrangement, "orientation": orientation, "gate_order": gate_order,
-            "biases": biases, "gate_orders": orders, "mapping": layout.mapping()}
+            "biases": biases, "gate_orders": orders, "mapping": layout.mapping(),
+            "unusual": layout.unusual()}
 
 
 @register_probe

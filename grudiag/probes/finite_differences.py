@@ -99,48 +99,45 @@ def entrywise(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray,
     return grad
 
 
-def step_jacobian(subject: Subject, x: np.ndarray, h: np.ndarray,
-                  eps: float = DEFAULT_EPS) -> np.ndarray:
-    """``∂h_new/∂h`` of one step for every sample: (B, H, H), entry [b, i, j] = ∂h_new[b,i]/∂h[b,j].
+def step_tangents(subject: Subject, x: np.ndarray, h: np.ndarray, Q: np.ndarray,
+                  eps: float = DEFAULT_EPS, *, stacked: bool = True) -> np.ndarray:
+    """``J·Q`` of one step for every sample: (B, H, k), with J = ∂h_new/∂h and Q (B, H, k)
+    a set of k tangent directions per sample (unit columns).
 
-    2·H one-step runs; each column perturbs unit j of every sample at once (samples are
-    independent in a correct cell).
+    2·k one-step runs. ``stacked``: all of them in ONE call of batch 2·k·B, because the
+    per-call overhead of the user's code, not the arithmetic, dominates small cells; that is
+    only valid for a cell whose samples are independent (see `step_tangents_checked`).
     """
-    B, H = h.shape
+    B, H, k = Q.shape
+    if not stacked:
+        def column(j: int) -> np.ndarray:
+            d = eps * Q[:, :, j]
+            return (subject.step(x, h + d) - subject.step(x, h - d)) / (2.0 * eps)
+        return np.stack([column(j) for j in range(k)], axis=2)
+    d = eps * np.moveaxis(Q, 2, 0)  # (k, B, H): direction j of every sample
+    h_big = np.concatenate([(h[None] + d).reshape(k * B, H), (h[None] - d).reshape(k * B, H)])
+    out = subject.step(np.tile(x, (2 * k, 1)), h_big)
+    plus, minus = out[:k * B].reshape(k, B, H), out[k * B:].reshape(k, B, H)
+    return np.moveaxis((plus - minus) / (2.0 * eps), 0, 2)
 
-    def column(j: int) -> np.ndarray:
-        e = np.zeros_like(h)
-        e[:, j] = eps
-        return (subject.step(x, h + e) - subject.step(x, h - e)) / (2.0 * eps)
 
+def step_tangents_checked(subject: Subject, x: np.ndarray, h: np.ndarray, Q: np.ndarray,
+                          eps: float = DEFAULT_EPS) -> tuple[np.ndarray, bool]:
+    """`step_tangents`, stacked in one batch when that measures what one direction at a time
+    measures (the last direction is re-run on its own to compare); returns ``(J·Q, stacked)``.
+
+    A cell that mixes its samples (a bad-shapes defect) or refuses large batches must not get
+    a made-up Jacobian from copies stacked in one batch.
+    """
     try:
-        J = _step_jacobian_batched(subject, x, h, eps)
-        # Stacking copies in one batch is only valid when samples are independent: a cell that
-        # mixes its samples (a bad-shapes defect) must not get a made-up Jacobian.
-        direct = column(H - 1)
-        if np.allclose(J[:, :, H - 1], direct, rtol=1e-6, atol=1e-8):
-            return J
+        stacked = step_tangents(subject, x, h, Q, eps)
     except SubjectError:
-        pass  # e.g. a subject that only accepts small batches
-    J = np.zeros((B, H, H))
-    for j in range(H):
-        J[:, :, j] = column(j)
-    return J
-
-
-def _step_jacobian_batched(subject: Subject, x: np.ndarray, h: np.ndarray,
-                           eps: float) -> np.ndarray:
-    """All 2·H perturbed copies of the batch in ONE call (batch 2·H·B): the per-call overhead
-    of the user's code, not the arithmetic, dominates small cells, and this probe runs at
-    every step of a 30-step trajectory."""
-    B, H = h.shape
-    shifts = eps * np.eye(H)  # shifts[j] perturbs unit j
-    h_big = np.concatenate([(h[None] + shifts[:, None]).reshape(H * B, H),
-                            (h[None] - shifts[:, None]).reshape(H * B, H)])
-    x_big = np.tile(x, (2 * H, 1))
-    out = subject.step(x_big, h_big)
-    plus, minus = out[:H * B].reshape(H, B, H), out[H * B:].reshape(H, B, H)
-    return np.transpose((plus - minus) / (2.0 * eps), (1, 2, 0))  # [b, i, j]
+        stacked = None
+    if stacked is not None:
+        direct = step_tangents(subject, x, h, Q[:, :, -1:], eps, stacked=False)
+        if np.allclose(stacked[:, :, -1:], direct, rtol=1e-6, atol=1e-8):
+            return stacked, True
+    return step_tangents(subject, x, h, Q, eps, stacked=False), False
 
 
 def input_sensitivity(subject: Subject, xs: np.ndarray, h0: np.ndarray, v: np.ndarray, t: int,

@@ -1,18 +1,25 @@
-"""Gradient flow through time: one-step Jacobian spectra and ‖∂L/∂h_t‖ along a long trajectory.
+"""Gradient flow through time: one-step Jacobians and ‖∂L/∂h_t‖ along a long trajectory.
 
-The probe runs the subject for T = 30 steps (x ~ N(0, 1), h0 ~ U(-0.5, 0.5), batch 3) and, at
-every step, measures the one-step Jacobian J_t = ∂h_t/∂h_{t-1} of every sample by float64
-central differences (2·H one-step runs per step). Finite differences measure the *function*,
-so a wrong backward or a cut graph (GD401/GD402) cannot distort this measurement, and every
-subject style is covered the same way.
+The probe runs the subject for T = 30 steps (x ~ N(0, 1), h0 ~ U(-0.5, 0.5), batch 3) and
+follows k = min(H, 8) tangent directions per sample along it, the standard QR method for
+Lyapunov exponents: at every step the one-step Jacobian J_t = ∂h_t/∂h_{t-1} is applied to the
+current orthonormal directions Q_{t-1} by float64 central differences (2·k one-step runs, in
+one stacked call), and J_t·Q_{t-1} = Q_t·R_t re-orthonormalises them. The cost is a fixed
+multiple of a forward pass (it does not grow with H), and after a few steps Q_t spans the
+directions that the dynamics amplify most, which are the ones that decide whether gradients
+explode or vanish. With H ≤ 8 the directions span the whole state space and everything below
+is exact. Finite differences measure the *function*, so a wrong backward or a cut graph
+(GD401/GD402) cannot distort this measurement, and every subject style is covered alike.
 
-From the Jacobians:
+From the R_t (the Jacobian restricted to the tracked directions, J_t·Q_{t-1} = Q_t·R_t):
 
-* ``sigma_max[t]`` / ``sigma_min[t]``: the largest / smallest singular value of J_t (median over
-  samples);
+* ``sigma_max[t]``: the largest singular value of J_t on the tracked directions (median over
+  samples; a lower bound of J_t's largest, equal to it when k = H), and ``sigma_min[t]``, the
+  smallest singular value of J_t (only when k = H);
 * ``grad_norms[t]`` = ‖∂L/∂h_t‖ for t = 0..T, with L = v·h_T, v a private random unit vector
-  per sample: one exact backward pass through the measured Jacobians (g_{t-1} = J_tᵀ g_t),
-  geometric mean over samples, so ``grad_norms[T] = 1``;
+  per sample in the tracked directions at T: one exact backward pass g_{t-1} = R_tᵀ g_t, the
+  gradient's component in the tracked directions (all of it when k = H), geometric mean over
+  samples, so ``grad_norms[T] = 1``;
 * ``rate``: the geometric-mean per-step ratio ‖∂L/∂h_{t-1}‖ / ‖∂L/∂h_t‖ = (grad_norms[0])^(1/T);
 * ``horizon_1e3`` / ``horizon_e``: steps back from T until the norm falls below 1e-3 / 1/e
   (None: not within T steps).
@@ -35,6 +42,9 @@ from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 
 #: the trajectory length: long enough to see a geometric trend (documented in GD403/GD404)
 JACOBIAN_STEPS = 30
+#: tangent directions followed per sample: enough to hold the few most amplified directions,
+#: few enough that the probe costs a fixed multiple of a forward pass at any hidden size
+TRACKED_DIRECTIONS = 8
 
 
 def _horizon(norms: list[float], level: float) -> int | None:
@@ -44,14 +54,6 @@ def _horizon(norms: list[float], level: float) -> int | None:
         if norms[T - k] < level:
             return k
     return None
-
-
-def _singular_values(J: np.ndarray) -> np.ndarray:
-    """Singular values of every (…, H, H) Jacobian, largest first, from one stacked
-    ``eigvalsh(JᵀJ)``: about twice as fast as SVDs. The largest are exact to rounding; the
-    smallest lose relative precision beyond a condition number of ~1e8 (only plotted)."""
-    gram = np.einsum("...ji,...jk->...ik", J, J)
-    return np.sqrt(np.clip(np.linalg.eigvalsh(gram)[..., ::-1], 0.0, None))
 
 
 def _geo_mean_norms(g_norms: np.ndarray) -> list[float]:
@@ -95,8 +97,6 @@ class JacobianSpectrumProbe(Probe):
         float32 = fd.computes_in_float32(hs[:finite_steps])
         eps = fd.FLOAT32_EPS if float32 else fd.DEFAULT_EPS
         rng = ctx.rng("jacobian_spectrum", "projection")
-        v = rng.normal(size=h0.shape)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
         result: dict[str, Any] = {
             "T": finite_steps, "batch": int(h0.shape[0]), "eps": eps, "float32": float32,
             "loss": "L = v·h_T, v a random unit vector per sample",
@@ -105,9 +105,11 @@ class JacobianSpectrumProbe(Probe):
                                        / max(float(np.mean(np.linalg.norm(h0, axis=1))), 1e-12)),
         }
         if accepts_h0:
-            result.update(self._from_jacobians(subject, xs[:finite_steps], h0,
-                                               hs[:finite_steps], v, eps))
+            result.update(self._from_tangents(subject, xs[:finite_steps], h0,
+                                              hs[:finite_steps], rng, eps))
         else:
+            v = rng.normal(size=h0.shape)
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
             result.update(self._from_inputs(subject, xs[:finite_steps], h0, v, eps))
         norms = result["grad_norms"]
         Tm = len(norms) - 1
@@ -118,26 +120,40 @@ class JacobianSpectrumProbe(Probe):
         return result
 
     @staticmethod
-    def _from_jacobians(subject: Subject, xs: np.ndarray, h0: np.ndarray, hs: np.ndarray,
-                        v: np.ndarray, eps: float) -> dict[str, Any]:
-        T = xs.shape[0]
+    def _from_tangents(subject: Subject, xs: np.ndarray, h0: np.ndarray, hs: np.ndarray,
+                       rng: np.random.Generator, eps: float) -> dict[str, Any]:
+        T, B, H = hs.shape
+        k = min(H, TRACKED_DIRECTIONS)
         prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-        jacobians = [fd.step_jacobian(subject, xs[t], prev[t], eps) for t in range(T)]
-        if not all(np.all(np.isfinite(J)) for J in jacobians):
-            raise ProbeSkipped("the one-step Jacobian has NaN/Inf entries on the trajectory")
-        svals = _singular_values(np.stack(jacobians))  # (T, B, H), largest first
-        g = v.copy()
+        Q = np.linalg.qr(rng.normal(size=(B, H, k)))[0]
+        Rs = np.empty((T, B, k, k))
+        for t in range(T):
+            if t == 0:
+                JQ, stacked = fd.step_tangents_checked(subject, xs[0], prev[0], Q, eps)
+            else:
+                JQ = fd.step_tangents(subject, xs[t], prev[t], Q, eps, stacked=stacked)
+            if not np.all(np.isfinite(JQ)):
+                raise ProbeSkipped("the one-step Jacobian has NaN/Inf entries on the trajectory")
+            Q, Rs[t] = np.linalg.qr(JQ)
+        svals = np.linalg.svd(Rs, compute_uv=False)  # (T, B, k), largest first
+        g = rng.normal(size=(B, k))
+        g /= np.linalg.norm(g, axis=1, keepdims=True)
         g_norms = [np.linalg.norm(g, axis=1)]
         for t in reversed(range(T)):
-            g = np.einsum("bij,bi->bj", jacobians[t], g)
+            g = np.einsum("bij,bi->bj", Rs[t], g)  # g_{t-1} = R_tᵀ g_t
             g_norms.append(np.linalg.norm(g, axis=1))
         norms = _geo_mean_norms(np.array(g_norms[::-1]))  # index t: ‖∂L/∂h_t‖
         sigma_max = np.median(svals[:, :, 0], axis=1)
+        full = k == H
         return {
-            "method": "one-step Jacobians by finite differences",
+            "method": ("one-step Jacobians by finite differences" if full else
+                       f"one-step Jacobians by finite differences on the {k} most amplified "
+                       f"directions of {H} (QR method)"),
+            "tracked_directions": k,
             "grad_norms": norms,
             "sigma_max": [float(s) for s in sigma_max],
-            "sigma_min": [float(s) for s in np.median(svals[:, :, -1], axis=1)],
+            "sigma_min": ([float(s) for s in np.median(svals[:, :, -1], axis=1)]
+                          if full else None),
             "sigma_max_median": float(np.median(sigma_max)),
             "sigma_max_max": float(np.max(svals[:, :, 0])),
             "fraction_sigma_above_1": float(np.mean(svals[:, :, 0] > 1.0)),

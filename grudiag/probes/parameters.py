@@ -92,40 +92,62 @@ def _axis_readings(n: int, hidden: int, inp: int) -> list[np.ndarray]:
 def unit_swap_distances(arr: np.ndarray, hidden: int, inp: int, units: int) -> np.ndarray | None:
     """(units, units) matrix: max |arr − arr with units i and j swapped|, minimised over readings.
 
-    None when no axis of the array can index hidden units.
+    None when no axis of the array can index hidden units. Readings that put units on more than
+    two axes are not tried (no GRU parameter has three hidden-sized axes).
     """
     per_axis = [[None, *_axis_readings(n, hidden, inp)] for n in arr.shape]
-    options = [o for o in itertools.product(*per_axis) if any(x is not None for x in o)]
+    options = [o for o in itertools.product(*per_axis)
+               if 1 <= sum(x is not None for x in o) <= 2]
     if not options:
         return None
-    best = np.full((units, units), np.inf)
-    np.fill_diagonal(best, 0.0)
-    for option in options:
-        unit_axes = [ax for ax, starts in enumerate(option) if starts is not None]
-        for i, j in itertools.combinations(range(units), 2):
-            if best[i, j] == 0.0:
-                continue
-            perms, moved = [], []
-            for n, starts in zip(arr.shape, option):
-                perm = np.arange(n)
-                if starts is not None:
-                    pi, pj = starts + i, starts + j
-                    perm[pi], perm[pj] = pj, pi
-                    moved.append(np.concatenate([pi, pj]))
-                else:
-                    moved.append(None)
-                perms.append(perm)
-            # only entries with a swapped index on some unit axis can change
-            d = 0.0
-            for ax in unit_axes:
-                keep = [np.arange(n) for n in arr.shape]
-                keep[ax] = moved[ax]
-                swapped = list(perms)
-                swapped[ax] = perms[ax][moved[ax]]
-                d = max(d, float(np.max(np.abs(arr[np.ix_(*keep)] - arr[np.ix_(*swapped)]))))
-            if d < best[i, j]:
-                best[i, j] = best[j, i] = d
-    return best
+    return np.min([_swap_distances(arr, option, units) for option in options], axis=0)
+
+
+def _swap_distances(arr: np.ndarray, option: tuple, units: int) -> np.ndarray:
+    """All unit pairs at once for one reading: the unit axes are moved first and every other
+    axis is flattened into one trailing axis, so only entries a swap can move are compared."""
+    unit_axes = [ax for ax, starts in enumerate(option) if starts is not None]
+    rest = [ax for ax in range(arr.ndim) if ax not in unit_axes]
+    a = np.transpose(arr, unit_axes + rest).reshape(*(arr.shape[ax] for ax in unit_axes), -1)
+    splits = [_unit_positions(arr.shape[ax], option[ax], units) for ax in unit_axes]
+    if len(unit_axes) == 1:
+        (pos, _), = splits
+        return _pairwise_max(a[pos])  # (units, K, rest)
+    (rpos, rother), (cpos, cother) = splits
+    U = a[rpos][:, :, cpos]  # (units, K0, units, K1, rest)
+    d = np.maximum(_pairwise_max(a[rpos][:, :, cother]),  # unit rows × other columns
+                   _pairwise_max(np.moveaxis(a[rother][:, cpos], 1, 0)))  # other rows × unit cols
+    idx = np.arange(units)
+    # unit rows × unit columns: row i against row j off the columns of i and j ...
+    for V in (np.moveaxis(U, 2, 1), np.transpose(U, (2, 0, 1, 3, 4))):  # (swapped, fixed, ...)
+        per = _pairwise_max(V, keep_axis=True)  # [i, j, fixed unit]
+        per[idx[:, None], idx[None, :], idx[:, None]] = 0.0
+        per[idx[:, None], idx[None, :], idx[None, :]] = 0.0
+        d = np.maximum(d, per.max(axis=2))
+    # ... and the four entries where both coordinates are i or j
+    diag = U[idx, :, idx]  # (units, K0, K1, rest): U[i, :, i]
+    d = np.maximum(d, _pairwise_max(diag))
+    cross = np.abs(U - np.transpose(U, (2, 1, 0, 3, 4)))  # U[i, :, j] vs U[j, :, i]
+    return np.maximum(d, cross.max(axis=(1, 3, 4), initial=0.0))
+
+
+def _unit_positions(n: int, starts: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
+    """(units, K) positions of each compared unit along an axis, and every other position."""
+    pos = np.arange(units)[:, None] + starts[None, :]
+    return pos, np.setdiff1d(np.arange(n), pos.ravel())
+
+
+def _pairwise_max(X: np.ndarray, keep_axis: bool = False) -> np.ndarray:
+    """[i, j] = max |X[i] − X[j]| over all other axes; with ``keep_axis``, X[i] is (m, ...) and
+    the result is [i, j, m], the maximum over the axes after m."""
+    n = X.shape[0]
+    m = X.shape[1] if keep_axis else 1
+    flat = X.reshape(n, m, -1)
+    out = np.zeros((n, n, m))
+    if flat.shape[2]:
+        for lo in range(0, n, 8):  # blocks of rows bound the memory of the difference tensor
+            out[lo:lo + 8] = np.abs(flat[lo:lo + 8, None] - flat[None]).max(axis=3)
+    return out if keep_axis else out[:, :, 0]
 
 
 def pairwise_unit_distance(arrays: dict[str, np.ndarray], hidden: int, inp: int,

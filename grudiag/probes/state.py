@@ -1,7 +1,8 @@
 """State probes: is the state kept between calls, and does the state (and its weights) matter?
 
 * ``call-state``: determinism across calls (same input twice on one copy; batch A then batch B
-  versus B on a fresh copy; a different batch size after earlier calls).
+  versus B on a fresh copy; a different batch size after earlier calls; and, where forward's h0
+  has a default, the same input twice without h0).
 * ``recurrence``: the effect of h_prev on one step (finite replacement), the finite-difference
   Jacobian ∂h'/∂h_prev (is it diagonal?), and the effect of each recurrent-shaped parameter
   (or gate block of a fused one) on the states, by finite perturbation; autograd's gradients
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects.base import GradientsUnavailable, Subject, SubjectOutputError, SubjectRaised
+from . import finite_differences as fd
 from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 from .shapes import accepts_h0, failure, max_abs, require_finite, rounded, run_fresh
 
@@ -67,7 +69,23 @@ class CallStateProbe(Probe):
                 resize["diff"] = max_abs(after_r - clean_r) if after_r.shape == clean_r.shape \
                     else float("inf")
         out["resize"] = resize
+        out["default_state"] = self._default_state(subject, xs)
         return out
+
+    @staticmethod
+    def _default_state(subject: Subject, xs: np.ndarray) -> dict[str, Any] | None:
+        """The same input twice on one copy, both times without h0: a model may keep its last
+        state only for the call that lets it choose its own initial state."""
+        if not subject.h0_optional:
+            return None
+        copy = subject.fresh()
+        try:
+            first = np.asarray(copy.run_default_state(xs), dtype=np.float64)
+            second = np.asarray(copy.run_default_state(xs), dtype=np.float64)
+        except (SubjectRaised, SubjectOutputError) as exc:
+            return {"ok": False, **failure(exc)}
+        return {"ok": True, "repeat_diff": max_abs(second - first),
+                "scale": max(max_abs(first), 1e-12)}
 
 
 def _segments(n: int, input_size: int, hidden_size: int) -> list[tuple[int, int]] | None:
@@ -174,13 +192,10 @@ class RecurrenceProbe(Probe):
         cols = np.arange(H)
         if H > self.max_columns:
             cols = np.sort(rng.choice(H, self.max_columns, replace=False))
-        eps = self.fd_eps
-        jac = np.zeros((B, H, len(cols)))  # jac[b, i, k] = ∂h'_i / ∂h_cols[k]
-        for k, j in enumerate(cols):
-            hp, hm = h.copy(), h.copy()
-            hp[:, j] += eps
-            hm[:, j] -= eps
-            jac[:, :, k] = (subject.fresh().step(x, hp) - subject.fresh().step(x, hm)) / (2 * eps)
+        directions = np.zeros((B, H, len(cols)))
+        directions[:, cols, np.arange(len(cols))] = 1.0
+        # jac[b, i, k] = ∂h'_i / ∂h_cols[k]
+        jac, _ = fd.step_tangents_checked(subject.fresh(), x, h, directions, self.fd_eps)
         on_diag = np.zeros_like(jac, dtype=bool)
         on_diag[:, cols, np.arange(len(cols))] = True
         diag = float(np.abs(jac[on_diag]).max()) if on_diag.any() else 0.0

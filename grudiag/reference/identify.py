@@ -181,10 +181,12 @@ class WeightBlock:
     """Rows ``k*H:(k+1)*H`` of one user weight, taken in column maths (``W x``)."""
 
     name: str
-    orient: str  # "col": user array is (out, in) as in W x; "row": (in, out) as in x W
+    orient: str  # "col": user array is (out, in) as in W x; "row": (in, out) as in x W;
+    #              "view": (in, out) reshaped (not transposed) to (out, in)
     kind: str  # "x" | "h" | "cat"
     k: int
     nblocks: int
+    transposed: bool = False  # this square block used as h W instead of W h
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ class Layout:
         P.update({n: np.zeros(H) for n in ("b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")})
         for blk, role in self.weights:
             M = _oriented(arrays[blk.name], blk.orient)[blk.k * H:(blk.k + 1) * H]
+            if blk.transposed:
+                M = M.T
             if blk.kind == "x":
                 P[f"W_i{role}"] = M
             elif blk.kind == "h":
@@ -231,7 +235,9 @@ class Layout:
         out: dict[str, str] = {}
         for blk, role in self.weights:
             rows = f"[{blk.k * H}:{(blk.k + 1) * H}]" if blk.nblocks > 1 else ""
-            src = f"{blk.name}{'.T' if blk.orient == 'row' else ''}{rows}"
+            width = {"x": self.D, "h": H, "cat": self.D + H}[blk.kind]
+            src = blk.name + {"col": "", "row": ".T", "view": f".view({blk.nblocks * H}, {width})"
+                              }[blk.orient] + rows + (".T" if blk.transposed else "")
             if blk.kind == "cat":
                 cols_h = f"[:, :{H}]" if self.cat_order == "hx" else f"[:, {self.D}:]"
                 cols_x = f"[:, {H}:]" if self.cat_order == "hx" else f"[:, :{self.D}]"
@@ -244,6 +250,20 @@ class Layout:
             out.setdefault(key, "")
             out[key] = (out[key] + " + " if out[key] else "") + blk.name + rows
         return out
+
+    def unusual(self) -> list[str]:
+        """Readings of the weights that only the widened search tries, in words."""
+        H = self.H
+        out = []
+        for blk, role in self.weights:
+            span = f"{blk.k * H}:{(blk.k + 1) * H}"
+            rows = "" if blk.nblocks == 1 else f"[:, {span}]" if blk.orient == "row" else f"[{span}]"
+            if blk.orient == "view":
+                out.append(f"{blk.name} is reshaped (view) where a transpose was likely meant")
+            if blk.transposed:
+                out.append(f"{blk.name}{rows} (the {role} block) is used transposed, h·W "
+                           "instead of W·h")
+        return list(dict.fromkeys(out))
 
     def gate_orders(self) -> dict[str, str]:
         """For each fused user weight/bias: its gate order, e.g. ``{"weight_ih": "r|z|n"}``."""
@@ -259,6 +279,8 @@ class Layout:
 
 
 def _oriented(a: np.ndarray, orient: str) -> np.ndarray:
+    if orient == "view":
+        return np.reshape(a, a.shape[::-1])
     return a if orient == "col" else a.T
 
 
@@ -350,6 +372,8 @@ class Identifier:
         self.obs = _Observer(subject, rng)
         self.B = batch
         self.candidates = 0
+        #: also try readings that are reparameterisations rather than conventions (`widen`)
+        self.widened = False
         D, H, B = self.D, self.H, batch
         # random parameter values in the user's shapes (generic: non-diagonal, non-symmetric)
         self.rand_w = {p.name: rng.uniform(-0.6, 0.6, p.shape) for p in self.params if p.options}
@@ -388,14 +412,31 @@ class Identifier:
             kind = "x" if moved else "h"
             p.options = [(o, kind if k == "x|h" else k, n) for o, k, n in p.options]
 
+    def _options(self, p: _Param) -> list[tuple[str, str, int]]:
+        """A parameter's readings; the widened search adds `view` for every transposed one."""
+        if not self.widened:
+            return p.options
+        return p.options + [("view", k, n) for o, k, n in p.options
+                            if o == "row" and p.shape[0] != p.shape[1]]
+
     def _blocks(self, side: str):
-        """Every orientation choice of the weights on one side: lists of WeightBlock."""
+        """Every orientation choice of the weights on one side: lists of WeightBlock. The
+        widened search also tries every subset of the square recurrent blocks transposed."""
         params = [p for p in self.params if p.options and
                   any((k in ("x", "cat")) == (side == "x") for _, k, _ in p.options)]
-        per_param = [[[WeightBlock(p.name, o, k, j, n) for j in range(n)] for (o, k, n) in p.options]
-                     for p in params]
+        per_param = [[[WeightBlock(p.name, o, k, j, n) for j in range(n)]
+                      for (o, k, n) in self._options(p)] for p in params]
         for combo in itertools.product(*per_param):
-            yield [b for blocks in combo for b in blocks]
+            blocks = [b for blocks in combo for b in blocks]
+            square = [i for i, b in enumerate(blocks) if b.kind == "h"]
+            if not (self.widened and square):
+                yield blocks
+                continue
+            for flips in itertools.product((False, True), repeat=len(square)):
+                out = list(blocks)
+                for i, flip in zip(square, flips):
+                    out[i] = replace(out[i], transposed=flip)
+                yield out
 
     # -- stage A: input blocks, at h = 0 with zero biases
     def stage_a(self, models: list[Model], nearest: bool):
@@ -526,6 +567,12 @@ def identify(subject, rng: np.random.Generator) -> Result:
     """Identify the subject's variant; raises NotMappable when its parameters cannot be mapped."""
     ident = Identifier(subject, rng)
     match = ident.search(correct_models())
+    if match is None:
+        # a square recurrent block used transposed, or a weight reshaped where a transpose was
+        # meant: still a GRU (the matrix is learned), only under an unusual reading
+        ident.widened = True
+        match = ident.search(correct_models())
+        ident.widened = False
     if match is not None:
         return Result("identified", match, subject_calls=ident.obs.calls, candidates=ident.candidates)
     # one known mistake: an unused bias on a correct model, or a mutated equation

@@ -128,6 +128,15 @@ class Subject(ABC):
         """(T, I), (H,) -> (T, H) through the user's unbatched path, where it has one."""
         raise NotImplementedError
 
+    #: True when the user's forward also runs without an initial state (h0 has a default);
+    #: a plain class attribute, not a dataclass field, that adapters override
+    h0_optional = False
+
+    def run_default_state(self, xs: np.ndarray) -> np.ndarray:
+        """(T, B, I) -> (T, B, H) letting the subject choose its own initial state (the call
+        without h0), where `h0_optional`: a model may remember its last state only there."""
+        raise NotImplementedError
+
     # --- parameters ------------------------------------------------------------------------
     @abstractmethod
     def parameters(self) -> dict[str, np.ndarray]:

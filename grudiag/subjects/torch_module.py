@@ -461,11 +461,30 @@ class TorchSequenceSubject(_TorchSubject):
     #: width of the model's outputs; twice hidden_size for a bidirectional model
     output_width: int = 0
 
-    def torch_forward(self, xs_t: torch.Tensor, h0_t: torch.Tensor) -> torch.Tensor:
-        xs_t, h0_t = self._cast(xs_t), self._cast(h0_t)
+    @property
+    def h0_optional(self) -> bool:
+        if self.h0_mode == "none":
+            return False
+        try:
+            params = list(inspect.signature(self.module.forward).parameters.values())
+        except (TypeError, ValueError):
+            return False
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(positional) >= 2 and positional[1].default is not inspect.Parameter.empty
+
+    def run_default_state(self, xs: np.ndarray) -> np.ndarray:
+        if not self.h0_optional:
+            raise NotImplementedError(f"{self.id}'s forward requires an initial state")
+        with torch.no_grad():
+            return _tensor_np(self.torch_forward(self._tensor(xs), None))
+
+    def torch_forward(self, xs_t: torch.Tensor, h0_t: torch.Tensor | None) -> torch.Tensor:
+        """As for every subject; ``h0_t`` None calls forward without an initial state."""
+        xs_t = self._cast(xs_t)
         T, B = xs_t.shape[0], xs_t.shape[1]
         x = xs_t.transpose(0, 1).contiguous() if self.batch_first else xs_t
-        args = (x,) if self.h0_mode == "none" else (x, self._native_h0(h0_t))
+        args = (x,) if self.h0_mode == "none" or h0_t is None else \
+            (x, self._native_h0(self._cast(h0_t)))
         with self._calls():
             out = call_user(self.module, *args, during="forward")
         expected = (B, T, self.output_width) if self.batch_first else (T, B, self.output_width)

@@ -1,5 +1,6 @@
-"""GD220 state-not-a-convex-blend: the black-box fallback for cells whose parameters
-grudiag cannot map onto a GRU (one flat parameter vector here)."""
+"""GD220 state-not-a-convex-blend and GD221 state-not-carried-when-gate-saturates: the
+black-box fallback for cells whose parameters grudiag cannot map onto a GRU (one flat parameter
+vector here)."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,17 +63,27 @@ class FlatTorchCell(nn.Module):
             return z * n + z * h
         if self.mutation == "h-plus-n":
             return (1 - z) * (h + n)
+        if self.mutation == "damped":
+            return (1 - z) * n + z * (0.1 * h)
+        if self.mutation == "tanh-state":
+            return torch.tanh((1 - z) * n + z * h)
         return (1 - z) * n + z * h
 
 
 class FlatNumpyCell:
-    def __init__(self, input_size, hidden_size, variant=PYTORCH):
+    def __init__(self, input_size, hidden_size, variant=PYTORCH, mutation=None):
         self.input_size, self.hidden_size, self.variant = input_size, hidden_size, variant
+        self.mutation = mutation
         n = sum(int(np.prod(s)) for s in SHAPES.values())
         self.theta = np.random.default_rng(0).uniform(-1, 1, n) / hidden_size ** 0.5
 
     def forward(self, x, h_prev):
-        return numpy_gru.step(_split(self.theta), x, h_prev, self.variant)[0]
+        h = numpy_gru.step(_split(self.theta), x, h_prev, self.variant)[0]
+        if self.mutation == "tanh-state":
+            return np.tanh(h)
+        if self.mutation == "scaled":
+            return 0.9 * h
+        return h
 
 
 def _report(obj):
@@ -83,6 +94,10 @@ def _gd220(report):
     return [f for r in report.results for f in r.findings if f.code == "GD220"]
 
 
+def _gd221(report):
+    return [f for r in report.results for f in r.findings if f.code == "GD221"]
+
+
 @pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
 def test_correct_unmappable_cells_not_flagged(variant, backend):
@@ -91,9 +106,14 @@ def test_correct_unmappable_cells_not_flagged(variant, backend):
     (result,) = report.results
     # the fallback is only meaningful where the equation checks could not run
     assert "could not map" in result.info.checks_skipped.get("GD202", "")
-    assert "GD220" in result.info.checks_run
-    assert not _gd220(report)
+    assert {"GD220", "GD221"} <= set(result.info.checks_run)
+    assert not _gd220(report) and not _gd221(report)
     assert result.measurements["blackbox"]["max_excess"] <= 1e-5
+    carry = result.measurements["blackbox"]["carry"]
+    assert carry["units_judged"] == carry["units_total"] == 8 * H
+    assert carry["fraction_neither"] == 0.0
+    # every unit keeps h_prev exactly at one of the two input signs (its update gate shut)
+    assert carry["fraction_carried"] == 1.0
 
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
@@ -102,8 +122,10 @@ def test_bound_holds_on_reference_cells_and_check_defers_to_equations(variant):
     report = _report(ReferenceGRUCell(D, H, variant))
     (result,) = report.results
     assert result.measurements["blackbox"]["max_excess"] <= 1e-5
-    assert not _gd220(report)
+    assert not _gd220(report) and not _gd221(report)
     assert "mapped" in result.info.checks_skipped["GD220"]
+    assert "mapped" in result.info.checks_skipped["GD221"]
+    assert result.measurements["blackbox"]["carry"]["fraction_neither"] == 0.0
 
 
 @pytest.mark.parametrize("mutation", ["relu", "no-activation", "z-z", "h-plus-n"])
@@ -126,3 +148,41 @@ def test_threshold_is_overridable():
     report = grudiag.check(FlatTorchCell(D, H, mutation="relu"), seed=0,
                            thresholds={"GD220.tolerance": 1e9})
     assert not _gd220(report)
+
+
+@pytest.mark.parametrize("mutation", [
+    "damped",      # the shut update gate gives 0.1·h instead of h
+    "tanh-state",  # tanh(h) ≠ h and tanh(±1) ≠ ±1
+    "z-z",         # z = 1 gives h + n, z = 0 gives 0
+])
+def test_state_that_cannot_be_carried_flagged_on_torch_cells(mutation):
+    report = _report(FlatTorchCell(D, H, mutation=mutation))
+    (finding,) = _gd221(report)
+    assert (finding.severity.value, finding.category) == ("warning", "equation-mismatch")
+    assert "lower confidence" in finding.message and "did neither" in finding.message
+    carry = finding.evidence["carry"]
+    # each unit fails at the input sign that shuts its update gate
+    assert carry["fraction_neither"] == 1.0 and carry["fraction_carried"] == 0.0
+    assert carry["units_judged"] == 8 * H
+
+
+def test_damped_state_passes_the_bound_but_not_the_carry_test():
+    # 0.1·h stays inside [min(h, -1), max(h, 1)]: only the carry property sees it
+    report = _report(FlatTorchCell(D, H, mutation="damped"))
+    assert not _gd220(report)
+    assert len(_gd221(report)) == 1
+
+
+@pytest.mark.parametrize("mutation", ["tanh-state", "scaled"])
+def test_state_that_cannot_be_carried_flagged_on_numpy_cells(mutation):
+    (finding,) = _gd221(_report(FlatNumpyCell(D, H, mutation=mutation)))
+    assert finding.evidence["carry"]["fraction_neither"] == 1.0
+    assert finding.evidence["carry"]["fraction_carried"] == 0.0
+
+
+def test_cell_that_ignores_its_input_is_not_judged():
+    cell = FlatTorchCell(D, H)
+    with torch.no_grad():
+        cell.theta.zero_()  # every gate at 0.5 whatever the input: GD601's business
+    (result,) = _report(cell).results
+    assert "responds to the input" in result.info.checks_skipped["GD221"]

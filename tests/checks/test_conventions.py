@@ -280,3 +280,94 @@ def test_unmappable_parameters_are_skipped_not_flagged():
     result = _one(Odd)
     assert not _errors(result)
     assert "could not map the parameters" in result.info.checks_skipped["GD201"]
+
+
+# ------------------------------------------- reparameterisations: identified, with a note
+
+class TransposedBlockCell(TorchMutantCell):
+    """PyTorch layout, but the z block of weight_hh is used as h @ W_hz (not h @ W_hz.T)."""
+
+    def forward(self, x, h):
+        i_r, i_z, i_n = (x @ self.weight_ih.T + self.bias_ih).chunk(3, 1)
+        W_hr, W_hz, W_hn = self.weight_hh.chunk(3, 0)
+        b_hr, b_hz, b_hn = self.bias_hh.chunk(3, 0)
+        r = torch.sigmoid(i_r + h @ W_hr.T + b_hr)
+        z = torch.sigmoid(i_z + h @ W_hz + b_hz)
+        n = torch.tanh(i_n + r * (h @ W_hn.T + b_hn))
+        return (1 - z) * n + z * h
+
+
+class ViewedInputWeightCell(TorchMutantCell):
+    """weight_ih stored (D, 3H), as a port from Keras would, then view()ed as (3H, D)."""
+
+    def __init__(self):
+        super().__init__(Model())
+        self.weight_ih = nn.Parameter(self.weight_ih.detach().reshape(D, 3 * H).clone())
+
+    def forward(self, x, h):
+        gi = x @ self.weight_ih.view(3 * H, D).T + self.bias_ih
+        i_r, i_z, i_n = gi.chunk(3, 1)
+        h_r, h_z, h_n = (h @ self.weight_hh.T + self.bias_hh).chunk(3, 1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
+
+
+class NumpyFusedTransposedBlockCell:
+    """Row layout x @ W with fused (., 3H) weights; the candidate's recurrent block is used as
+    h @ U_n.T."""
+
+    def __init__(self, input_size, hidden_size):
+        rng = np.random.default_rng(4)
+        s = 1 / np.sqrt(hidden_size)
+        self.W = rng.uniform(-s, s, (input_size, 3 * hidden_size))
+        self.U = rng.uniform(-s, s, (hidden_size, 3 * hidden_size))
+        self.b = rng.uniform(-s, s, 3 * hidden_size)
+
+    def forward(self, x, h_prev):
+        Hs = self.U.shape[0]
+        a = x @ self.W + self.b
+        U_r, U_z, U_n = self.U[:, :Hs], self.U[:, Hs:2 * Hs], self.U[:, 2 * Hs:]
+        r = 1 / (1 + np.exp(-(a[:, :Hs] + h_prev @ U_r)))
+        z = 1 / (1 + np.exp(-(a[:, Hs:2 * Hs] + h_prev @ U_z)))
+        n = np.tanh(a[:, 2 * Hs:] + (r * h_prev) @ U_n.T)
+        return (1 - z) * n + z * h_prev
+
+
+@pytest.mark.parametrize("cell,unusual", [
+    (TransposedBlockCell(Model()),
+     "weight_hh[7:14] (the z block) is used transposed, h·W instead of W·h"),
+    (ViewedInputWeightCell(), "weight_ih is reshaped (view) where a transpose was likely meant"),
+    (NumpyFusedTransposedBlockCell,
+     "U[:, 14:21] (the n block) is used transposed, h·W instead of W·h"),
+])
+def test_reparameterised_weights_are_identified_not_flagged(cell, unusual):
+    result = _one(cell)
+    assert _errors(result) == []
+    ev = _convention(result)
+    assert ev["unusual"] == [unusual]
+    assert max(ev["error_own"], ev["error_random"]) < 1e-9
+    (f,) = [f for f in result.findings if f.code == "GD201"]
+    assert "weights copied from another implementation will not give its results" in f.message
+
+
+def test_standard_cells_have_no_unusual_reading():
+    assert _convention(_one(TorchMutantCell(Model())))["unusual"] == []
+    ev = _convention(_one(NumpyMutantCell))
+    assert ev["unusual"] == [] and ev["mapping"]["W_hn"] == "Uh.T"
+
+
+def test_split_weights_read_either_way_need_no_widened_search():
+    # one split weight used as h @ U.T among x @ W ones is an ordinary (mixed) orientation
+    class OneColumnWeight(NumpyMutantCell):
+        def __init__(self, input_size, hidden_size):
+            super().__init__(input_size, hidden_size)
+
+        def forward(self, x, h_prev):
+            P = {"W_ir": self.Wr.T, "W_iz": self.Wz.T, "W_in": self.Wh.T, "W_hr": self.Ur.T,
+                 "W_hz": self.Uz.T, "W_hn": self.Uh, "b_ir": self.br, "b_iz": self.bz,
+                 "b_in": self.bh, "b_hn": np.zeros_like(self.bh)}
+            return self.model.step(P, x, h_prev)
+
+    ev = _convention(_one(OneColumnWeight))
+    assert (ev["orientation"], ev["mapping"]["W_hn"], ev["unusual"]) == (
+        "mixed W x and x W", "Uh", [])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from grudiag.model import Severity
 from grudiag.options import Options
+from grudiag.probes.base import ProbeContext
 from grudiag.probes import finite_differences as fd
 from grudiag.reference import numpy_gru
 from grudiag.reference.torch_gru import ReferenceGRUCell
@@ -249,8 +251,87 @@ def test_finite_differences_match_reference_backward():
     u = fd.unit_direction(rng, xs.shape)
     numeric = fd.directional(Sub(), xs, h0, dhs, dxs=u)
     assert fd.relative_error(np.sum(grads["xs"] * u), numeric) < 1e-8
-    J = fd.step_jacobian(Sub(), xs[0], h0)
-    assert J.shape == (2, 7, 7)
+    eye = np.broadcast_to(np.eye(7), (2, 7, 7))
+    J = fd.step_tangents(Sub(), xs[0], h0, eye)  # Q = I: the whole Jacobian, [b, i, j]
+    for i in range(7):  # row i of J is the gradient of h_new[:, i] with respect to h
+        _, caches1 = numpy_gru.forward(params, xs[:1], h0)
+        e = np.zeros((1, 2, 7))
+        e[0, :, i] = 1.0
+        np.testing.assert_allclose(J[:, i, :], numpy_gru.backward(params, caches1, e)["h0"],
+                                   rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fd.step_tangents(Sub(), xs[0], h0, eye, stacked=False), J,
+                               rtol=1e-9, atol=1e-12)
+    assert fd.step_tangents_checked(Sub(), xs[0], h0, eye)[1]  # stacking is faithful
     assert not fd.computes_in_float32(numpy_gru.forward(params, xs, h0)[0])
     assert fd.computes_in_float32(numpy_gru.forward(params, xs, h0)[0].astype(np.float32))
     assert math.isclose(fd.relative_error(0.0, 0.0), 0.0)
+
+
+class _SampleMixingCell:
+    """Each sample's new state leaks the batch mean: stacked copies would change the result."""
+
+    hidden_size = 7
+
+    def __init__(self):
+        self.params = numpy_gru.init_params(5, 7, np.random.default_rng(3))
+
+    def run(self, xs, h0):
+        hs = numpy_gru.forward(self.params, xs, h0)[0]
+        return hs + 0.3 * hs.mean(axis=1, keepdims=True)
+
+    def step(self, x, h):
+        return self.run(x[None], h)[0]
+
+
+def test_stacked_copies_are_refused_for_a_cell_that_mixes_samples():
+    rng = np.random.default_rng(0)
+    x, h = rng.normal(size=(3, 5)), rng.uniform(-0.5, 0.5, (3, 7))
+    Q = np.linalg.qr(rng.normal(size=(3, 7, 4)))[0]
+    cell = _SampleMixingCell()
+    JQ, stacked = fd.step_tangents_checked(cell, x, h, Q)
+    assert not stacked
+    np.testing.assert_array_equal(JQ, fd.step_tangents(cell, x, h, Q, stacked=False))
+
+
+def _exact_gradient_rate(cell: nn.Module, T: int = 30) -> float:
+    """(‖∂L/∂h_0‖ / ‖∂L/∂h_T‖)^(1/T) through whole Jacobians by autograd on the probe's own
+    trajectory, geometric mean over its 3 samples and 50 random loss directions each: the
+    quantity the probe estimates from 8 tracked directions."""
+    shape = SimpleNamespace(input_size=cell.input_size, hidden_size=cell.hidden_size)
+    xs, h0 = ProbeContext(GD4).inputs(shape, "jacobian_spectrum", time=T)
+    xs, h = torch.from_numpy(xs), torch.from_numpy(h0)
+    jacobians = []
+    with torch.no_grad():
+        for t in range(T):
+            J = torch.autograd.functional.jacobian(lambda hh: cell(xs[t], hh), h)  # (B, H, B, H)
+            jacobians.append(torch.stack([J[b, :, b, :] for b in range(len(h))]))
+            h = cell(xs[t], h)
+    g = torch.randn(len(h), 50, cell.hidden_size, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(1))
+    g = g / g.norm(dim=2, keepdim=True)
+    for J in reversed(jacobians):
+        g = torch.einsum("bij,bki->bkj", J, g)
+    return float(torch.exp(torch.log(g.norm(dim=2)).mean() / T))
+
+
+@pytest.mark.parametrize("hidden,scale", [(32, None), (64, None), (64, 0.6), (128, 1.0)])
+def test_tracked_directions_measure_the_rate_of_whole_jacobians(hidden, scale):
+    torch.manual_seed(0)
+    cell = ReferenceGRUCell(5, hidden, PYTORCH).double()
+    if scale is not None:
+        with torch.no_grad():
+            for p in cell.parameters():
+                p.uniform_(-scale, scale)
+    m = results_for_object(cell)[0].measurements["jacobian_spectrum"]
+    assert m["tracked_directions"] == 8 and m["sigma_min"] is None
+    exact = _exact_gradient_rate(cell)
+    assert m["rate"] == pytest.approx(exact, rel=0.03)
+
+
+def test_small_cells_track_every_direction_and_measure_exact_singular_values():
+    torch.manual_seed(0)
+    cell = ReferenceGRUCell(5, 6, PYTORCH).double()
+    m = results_for_object(cell)[0].measurements["jacobian_spectrum"]
+    assert m["tracked_directions"] == 6 and m["method"] == "one-step Jacobians by finite differences"
+    assert len(m["sigma_min"]) == len(m["sigma_max"]) == 30
+    assert all(lo <= hi for lo, hi in zip(m["sigma_min"], m["sigma_max"]))

@@ -121,6 +121,44 @@ def test_gd302_state_kept_between_calls(name):
     assert len(f.evidence["repeat_diff_per_step"]) == 6
 
 
+class RemembersWhenNoH0(nn.Module):
+    """Continues from its last h_n when called without h0, a common "stateful inference" idea."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size)
+        self.last = None
+
+    def forward(self, x, h0=None):
+        if h0 is None and self.last is not None and self.last.shape[1] == x.shape[1]:
+            h0 = self.last
+        out, h_n = self.gru(x, h0)
+        self.last = h_n.detach()
+        return out, h_n
+
+
+class DefaultZeroState(RemembersWhenNoH0):
+    def forward(self, x, h0=None):
+        return self.gru(x, h0)
+
+
+def test_gd302_state_kept_only_for_calls_without_h0():
+    torch.manual_seed(0)
+    f = only(object_result(RemembersWhenNoH0(5, 7)), "GD302")
+    assert "no h0 (its default)" in f.message
+    assert f.evidence["repeat_diff"] == 0.0  # calls with h0 agree: only the default path leaks
+    ds = f.evidence["default_state"]
+    assert ds["ok"] and ds["repeat_diff"] > 0.01
+
+
+def test_optional_h0_used_correctly_is_not_flagged():
+    torch.manual_seed(0)
+    result = object_result(DefaultZeroState(5, 7))
+    assert findings(result) == []
+    ds = result.measurements["call-state"]["default_state"]
+    assert ds["ok"] and ds["repeat_diff"] == 0.0 and ds["scale"] > 0.1
+
+
 class IgnoresH0(nn.Module):
     def __init__(self, input_size, hidden_size):
         super().__init__()
