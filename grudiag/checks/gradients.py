@@ -186,9 +186,10 @@ class GradientCutInTimeLoop(Check):
     last step and can never learn a dependency longer than the cut, silently.
 
     ## How it is detected
-    Probe `gradient_flow`: T = 6 steps (at least 4), L = v·h_T with v a private random unit
-    vector, one autograd backward pass for ∂L/∂x_t (all t) and ∂L/∂h0, each projected on a
-    private random unit direction, against float64 central differences (ε = 1e-6). A step is
+    Probe `gradient_flow`: T = the `time` option (default 6, at least 4, at most 32),
+    L = v·h_T with v a private random unit vector, one autograd backward pass for ∂L/∂x_t
+    (all t) and ∂L/∂h0, each projected on a private random unit direction, against float64
+    central differences (ε = 1e-6). A step is
     cut when |autograd| ≤ `cut_ratio` (1e-3) × |finite differences| while the finite
     difference is not negligible (above 1e-6 of the largest one and above `atol` = 1e-7). For
     modules made of standard ops only, a disagreement |a − n| > `rtol`·max(|a|, |n|) + `atol`

@@ -12,6 +12,12 @@ from ..options import Options
 from ..subjects.base import Subject
 
 
+#: probes whose cost is quadratic in the sequence length (one run per perturbed step) measure
+#: at most this many steps of a longer `time` option: the structure of a time loop shows in its
+#: first steps, and a check at time 512 must stay linear in T
+MAX_QUADRATIC_STEPS = 32
+
+
 class ProbeSkipped(Exception):
     """The measurement is impossible for this subject style; the reason is shown to the user."""
 

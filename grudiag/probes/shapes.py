@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects.base import Subject, SubjectOutputError, SubjectRaised
-from .base import Probe, ProbeContext, ProbeSkipped, register_probe
+from .base import MAX_QUADRATIC_STEPS, Probe, ProbeContext, ProbeSkipped, register_probe
 
 
 def run_fresh(subject: Subject, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
@@ -160,14 +160,16 @@ class TimeDependenceProbe(Probe):
     ``matrix[t][s]`` is max |Δh_t| (over samples and units) when x_s is replaced: a causal
     recurrent model is lower-triangular (zero above the diagonal), and a model that carries its
     state has a non-zero first sub-diagonal (h_t depends on x_{t-1}). ``h0_dependence[t]`` is
-    max |Δh_t| when h0 is replaced (None when the subject takes no initial state).
+    max |Δh_t| when h0 is replaced (None when the subject takes no initial state). One run per
+    step: at most `MAX_QUADRATIC_STEPS` steps are measured.
     """
 
     name = "time-dependence"
     title = "Time structure: which output steps change when one input step changes"
 
     def measure(self, subject: Subject, ctx: ProbeContext) -> dict[str, Any]:
-        xs, h0 = ctx.inputs(subject, "time-dependence")
+        xs, h0 = ctx.inputs(subject, "time-dependence",
+                            time=min(ctx.options.time, MAX_QUADRATIC_STEPS))
         T = xs.shape[0]
         base = run_fresh(subject, xs, h0)
         require_finite(base, "time-dependence")
