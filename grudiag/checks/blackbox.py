@@ -72,8 +72,8 @@ class StateNotCarriedWhenGateSaturates(Check):
     """With every gate saturated, a unit neither keeps h_prev nor takes a ±1 candidate.
 
     ## What it checks
-    Only for subjects whose parameters grudiag could not map onto a GRU (so GD202–GD216 cannot
-    run): at inputs so large that every sigmoid is 0 or 1 and every tanh ±1, each unit of a
+    Only for cells whose parameters grudiag could not map onto a GRU (so GD202–GD216 cannot
+    run; sequence models may stack layers, which the input cannot saturate): at inputs so large that every sigmoid is 0 or 1 and every tanh ±1, each unit of a
     GRU's new state is either h_prev exactly (the update gate passes the state through) or the
     saturated candidate ±1, whatever h_prev was. That is how a GRU carries memory unchanged.
 
@@ -113,6 +113,9 @@ class StateNotCarriedWhenGateSaturates(Check):
     thresholds = {"max_fraction_neither": 0.05}
 
     def judge(self, ctx: CheckContext) -> Iterable[Finding]:
+        if ctx.subject.is_sequence:
+            raise SkipCheck("a sequence model may stack layers, and the input cannot saturate "
+                            "the gates of a layer that reads another layer's states")
         carry = _unmapped_blackbox(ctx).get("carry") or {}
         if not carry.get("measured"):
             raise SkipCheck(carry.get("reason", "the carry property was not measured"))

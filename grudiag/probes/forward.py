@@ -18,7 +18,7 @@ class ForwardProbe(Probe):
     title = "One forward run on standard inputs"
 
     def measure(self, subject: Subject, ctx: ProbeContext) -> dict[str, Any]:
-        xs, h0 = ctx.inputs(subject, "forward")
+        xs, h0 = ctx.inputs(subject, "forward", time=ctx.options.time)  # the whole length
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
             warnings.simplefilter("always")
             hs = subject.run(xs, h0)

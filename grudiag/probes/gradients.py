@@ -19,7 +19,7 @@ import numpy as np
 
 from ..subjects.base import GradientsUnavailable, Subject
 from . import finite_differences as fd
-from .base import MAX_QUADRATIC_STEPS, Probe, ProbeContext, ProbeSkipped, register_probe
+from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 
 #: the unroll length of the "short unroll" scenario
 UNROLL_STEPS = 3
@@ -245,7 +245,7 @@ class GradientFlowProbe(Probe):
         if source != "autograd" and not subject.is_sequence:
             raise ProbeSkipped("the cell's own backward is chained over time by grudiag, so "
                                "the subject has no time loop of its own that could be cut")
-        T = min(max(int(ctx.options.time), 4), MAX_QUADRATIC_STEPS)  # 2 runs per step
+        T = max(ctx.steps, 4)  # 2 runs per step
         xs, h0 = ctx.inputs(subject, "gradient_flow", time=T)
         accepts_h0 = _accepts_h0(subject)
         if not accepts_h0:

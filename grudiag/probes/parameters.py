@@ -222,7 +222,7 @@ class UnitCopiesProbe(Probe):
         if H < 2:
             raise ProbeSkipped("the subject has a single hidden unit")
         rng = ctx.rng("unit-copies")
-        T, B = ctx.options.time, ctx.options.batch
+        T, B = ctx.steps, ctx.options.batch
         xs = rng.normal(size=(T, B, subject.input_size))
         # the same h0 value for every unit of a sample: only the cell itself can tell units apart
         h0 = np.repeat(rng.uniform(-0.5, 0.5, size=(B, 1)), H, axis=1)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects.base import Subject, SubjectOutputError, SubjectRaised
-from .base import MAX_QUADRATIC_STEPS, Probe, ProbeContext, ProbeSkipped, register_probe
+from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 
 
 def run_fresh(subject: Subject, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
@@ -72,7 +72,7 @@ class SizeGridProbe(Probe):
     title = "Shape contract over a grid of batch and time sizes"
 
     def measure(self, subject: Subject, ctx: ProbeContext) -> dict[str, Any]:
-        B, T = ctx.options.batch, ctx.options.time
+        B, T = ctx.options.batch, ctx.steps
         # Reference inputs large enough for every grid point.
         big_b = max(B, 5)
         xs_all, h0_all = ctx.inputs(subject, "size-grid", batch=big_b, time=T)
@@ -161,15 +161,14 @@ class TimeDependenceProbe(Probe):
     recurrent model is lower-triangular (zero above the diagonal), and a model that carries its
     state has a non-zero first sub-diagonal (h_t depends on x_{t-1}). ``h0_dependence[t]`` is
     max |Δh_t| when h0 is replaced (None when the subject takes no initial state). One run per
-    step: at most `MAX_QUADRATIC_STEPS` steps are measured.
+    step, so its cost is quadratic in `ctx.steps`.
     """
 
     name = "time-dependence"
     title = "Time structure: which output steps change when one input step changes"
 
     def measure(self, subject: Subject, ctx: ProbeContext) -> dict[str, Any]:
-        xs, h0 = ctx.inputs(subject, "time-dependence",
-                            time=min(ctx.options.time, MAX_QUADRATIC_STEPS))
+        xs, h0 = ctx.inputs(subject, "time-dependence")
         T = xs.shape[0]
         base = run_fresh(subject, xs, h0)
         require_finite(base, "time-dependence")
