@@ -81,8 +81,9 @@ class _Diagnosis:
         if blocked:
             self.probe_skips[name] = self.probe_skips[blocked[0]]
             return
+        subject = self._copy()
         try:
-            self.measurements[name] = probe.measure(self.subject, ctx)
+            self.measurements[name] = probe.measure(subject, ctx)
         except ProbeSkipped as exc:
             self.probe_skips[name] = exc.reason
         except SubjectRaised as exc:
@@ -94,6 +95,17 @@ class _Diagnosis:
         except Exception as exc:  # noqa: BLE001 - a bug in grudiag must not lose the report
             self._internal(f"probe {name!r}", exc)
             self.probe_skips[name] = f"probe {name!r} failed inside grudiag"
+        finally:
+            if subject is not self.subject:
+                self.subject.notes.extend(n for n in subject.notes if n not in self.subject.notes)
+
+    def _copy(self) -> Subject:
+        """A fresh copy per probe: a subject that keeps state on itself (GD302) must not make
+        a later probe crash on a state left by an earlier one."""
+        try:
+            return self.subject.fresh()
+        except Exception:  # noqa: BLE001 - a copy that cannot be made: share the original
+            return self.subject
 
     def _judge(self, check: type[Check]) -> None:
         missing = [p for p in check.requires if p not in self.measurements]

@@ -88,6 +88,17 @@ class CallStateProbe(Probe):
                 "scale": max(max_abs(first), 1e-12)}
 
 
+class _FreshSteps:
+    """Steps a fresh copy at every call: a subject that keeps state between calls (GD302) must
+    not carry one finite-difference run into the next."""
+
+    def __init__(self, subject: Subject):
+        self.subject = subject
+
+    def step(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return self.subject.fresh().step(x, h)
+
+
 def _segments(n: int, input_size: int, hidden_size: int) -> list[tuple[int, int]] | None:
     """How an axis of a weight splits into blocks that can be unused on their own.
 
@@ -195,7 +206,7 @@ class RecurrenceProbe(Probe):
         directions = np.zeros((B, H, len(cols)))
         directions[:, cols, np.arange(len(cols))] = 1.0
         # jac[b, i, k] = ∂h'_i / ∂h_cols[k]
-        jac, _ = fd.step_tangents_checked(subject.fresh(), x, h, directions, self.fd_eps)
+        jac, _ = fd.step_tangents_checked(_FreshSteps(subject), x, h, directions, self.fd_eps)
         on_diag = np.zeros_like(jac, dtype=bool)
         on_diag[:, cols, np.arange(len(cols))] = True
         diag = float(np.abs(jac[on_diag]).max()) if on_diag.any() else 0.0

@@ -443,3 +443,27 @@ def test_function_style_correct_and_buggy():
     assert _quiet([object_result((gru_step, _params()), "gru_step")]) == []
     f = only(object_result((gru_step_fresh_state, _params()), "fresh"), "GD311")
     assert sorted(f.evidence["unused_recurrent_weights"]) == ["Un", "Ur", "Uz"]
+
+
+class BlogStyleStatefulGRU(nn.Module):
+    """Stores its state on self at the first call's batch size: later batch sizes crash."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.cell = nn.GRUCell(input_size, hidden_size)
+        self.h = None
+
+    def forward(self, x, h=None):
+        if self.h is None:
+            self.h = torch.zeros(x.size(0), self.cell.hidden_size, dtype=x.dtype)
+        self.h = self.cell(x, self.h)
+        return self.h
+
+
+def test_stateful_cell_gets_gd302_and_no_knock_on_crash_from_later_probes():
+    torch.manual_seed(0)
+    candidates = discover_object(BlogStyleStatefulGRU(5, 7), Options(), name="cell")
+    result = diagnose_candidate(candidates[0], Options())
+    codes = {f.code for f in result.findings}
+    assert "GD302" in codes
+    assert "GD901" not in codes, [f.message for f in result.findings if f.code == "GD901"]
