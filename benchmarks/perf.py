@@ -489,6 +489,19 @@ class StackedCustomGRU(nn.Module):
         return out, torch.stack(finals)
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux keeps
+    ru_maxrss across fork+exec, so a child would report its parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def scale_one(kind: str, T: int, hidden: int) -> dict[str, Any]:
     torch.manual_seed(0)
     model = nn.GRU(INPUT, hidden, num_layers=2) if kind == "nn.GRU" else StackedCustomGRU(INPUT, hidden)
@@ -496,7 +509,7 @@ def scale_one(kind: str, T: int, hidden: int) -> dict[str, Any]:
         t = time.perf_counter()
         rep = grudiag.check(model, time=T, seed=0)
         dt = time.perf_counter() - t
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    maxrss = _peak_rss_bytes()
     return {"kind": kind, "T": T, "hidden": hidden, "check_s": dt, "peak_rss_bytes": maxrss,
             "subjects": [r.info.id for r in rep.results], "findings": findings_of(rep),
             "probe_s": pt.times}
