@@ -518,7 +518,7 @@ def scale_one(kind: str, T: int, hidden: int) -> dict[str, Any]:
 def section_scale(Ts: list[int], hidden: int, timeout_s: float) -> dict[str, Any]:
     print(f"\n== 3. Scale: 2 layers, hidden {hidden}, option time=T (each in its own subprocess, "
           f"timeout {timeout_s:.0f}s) ==", flush=True)
-    print("note: the forward probe runs all T steps; every other probe runs at most 32 (the "
+    print("note: the forward probe runs all T steps; every other probe runs at most 16 (the "
           "Jacobian probe 30, the gradient checks 1 and 3), so the check's cost is nearly flat "
           "in T")
     print(f"{'model':<16}{'T':>5}{'check s':>10}{'peak RSS MiB':>14}  subjects / findings")

@@ -26,7 +26,7 @@ class Options:
     input_size: int | None = None
     hidden_size: int | None = None
     batch: int = 3
-    #: sequence length: the `forward` probe runs all of it, the others at most 32 steps
+    #: sequence length: the `forward` probe runs all of it, the others at most 16 steps
     time: int = 6
     device: str = "cpu"
     debug: bool = False

@@ -186,7 +186,7 @@ class GradientCutInTimeLoop(Check):
     last step and can never learn a dependency longer than the cut, silently.
 
     ## How it is detected
-    Probe `gradient_flow`: T = the `time` option (default 6, at least 4, at most 32),
+    Probe `gradient_flow`: T = the `time` option (default 6, at least 4, at most 16),
     L = v·h_T with v a private random unit vector, one autograd backward pass for ∂L/∂x_t
     (all t) and ∂L/∂h0, each projected on a private random unit direction, against float64
     central differences (ε = 1e-6). A step is

@@ -12,10 +12,11 @@ from ..options import Options
 from ..subjects.base import Subject
 
 
-#: probes run at most this many steps of a longer `time` option (only the `forward` probe runs
-#: it all, so that a state that blows up late is still seen): every defect a probe looks for
-#: shows within its first steps, and the probes that perturb one step at a time cost T² steps
-MAX_PROBE_STEPS = 32
+#: probes run at most this many steps of a longer `time` option (the `forward` probe runs it
+#: all, so that a state that blows up late is still seen; the Jacobian probe has its own 30):
+#: every defect a probe looks for shows within its first steps, and the probes that perturb
+#: one step at a time cost T² steps
+MAX_PROBE_STEPS = 16
 
 
 class ProbeSkipped(Exception):
