@@ -149,6 +149,10 @@ class BackwardDisagreesWithFiniteDifferences(Check):
             hint = ("Check how the gradient is carried between steps: dh_prev of step t must "
                     "be added to the incoming dh of step t-1, and parameter gradients summed "
                     "over steps")
+        if plain_autograd:  # autograd of standard ops is exact: only a cut graph disagrees
+            hint = (f"Autograd of standard ops is exact, so the graph is cut between "
+                    f"{worst['label'][1:]} and the state: look for .detach(), .data, .item() "
+                    "or a NumPy round trip on that weight or on the new state")
 
         def block_ev(b: dict[str, Any]) -> dict[str, Any]:
             keys = ("label", "rel_error", "analytic", "numeric", "worst_index", "worst_analytic",

@@ -335,3 +335,30 @@ def test_small_cells_track_every_direction_and_measure_exact_singular_values():
     assert m["tracked_directions"] == 6 and m["method"] == "one-step Jacobians by finite differences"
     assert len(m["sigma_min"]) == len(m["sigma_max"]) == 30
     assert all(lo <= hi for lo, hi in zip(m["sigma_min"], m["sigma_max"]))
+
+
+class DetachedOutputLoop(nn.Module):
+    """A tutorial-style loop that detaches every new state, the output included."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.cell = nn.GRUCell(input_size, hidden_size)
+        self.hidden_size = hidden_size
+
+    def forward(self, x):  # (B, T, I)
+        h = torch.zeros(x.size(0), self.hidden_size, dtype=x.dtype)
+        outs = []
+        for t in range(x.size(1)):
+            h = self.cell(x[:, t], h).detach()
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+def test_plain_autograd_disagreement_points_at_a_cut_graph_not_a_derivation():
+    torch.manual_seed(0)
+    (result,) = results_for_object(DetachedOutputLoop(5, 7))
+    codes = {f.code for f in result.findings}
+    assert {"GD401", "GD402"} <= codes
+    (f,) = [f for f in result.findings if f.code == "GD401"]
+    assert "the graph is cut between cell.weight_" in f.hint and ".detach()" in f.hint
+    assert "Re-derive" not in f.hint
