@@ -73,9 +73,10 @@ class StateNotCarriedWhenGateSaturates(Check):
 
     ## What it checks
     Only for cells whose parameters grudiag could not map onto a GRU (so GD202–GD216 cannot
-    run; sequence models may stack layers, which the input cannot saturate): at inputs so large that every sigmoid is 0 or 1 and every tanh ±1, each unit of a
-    GRU's new state is either h_prev exactly (the update gate passes the state through) or the
-    saturated candidate ±1, whatever h_prev was. That is how a GRU carries memory unchanged.
+    run; sequence models may stack layers, which the input cannot saturate): at inputs so
+    large that every sigmoid is 0 or 1 and every tanh ±1, each unit of a GRU's new state is
+    either h_prev exactly (the update gate passes the state through) or the saturated
+    candidate ±1, whatever h_prev was. That is how a GRU carries memory unchanged.
 
     ## Why is this bad?
     A cell that cannot pass its state through unchanged loses what it remembers at every step

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,8 +192,8 @@ class GradientCutInTimeLoop(Check):
     Probe `gradient_flow`: T = the `time` option (default 6, at least 4, at most 16),
     L = v·h_T with v a private random unit vector, one autograd backward pass for ∂L/∂x_t
     (all t) and ∂L/∂h0, each projected on a private random unit direction, against float64
-    central differences (ε = 1e-6). A step is
-    cut when |autograd| ≤ `cut_ratio` (1e-3) × |finite differences| while the finite
+    central differences (ε = 1e-6). A step is cut when |autograd| ≤ `cut_ratio` (1e-3) ×
+    |finite differences| while the finite
     difference is not negligible (above 1e-6 of the largest one and above `atol` = 1e-7). For
     modules made of standard ops only, a disagreement |a − n| > `rtol`·max(|a|, |n|) + `atol`
     (rtol = 1e-5) is also a cut (one path detached, e.g. `z * h.detach()`); with a custom
@@ -374,8 +373,8 @@ class GradientVanishesWithinFewSteps(Check):
     Probe `jacobian_spectrum` (T = 30, batch 3, Jacobians by float64 central differences).
     Flags when the horizon is below `min_horizon_steps` = 5 steps: the measured `horizon_1e3`,
     or the one the geometric per-step rate implies when shorter (a decay faster than ×0.25
-    per step). Measured on correct GRUs (PyTorch, Cho, Chung update forms;
-    inits U(±0.1)…U(±1)): per-step rate 0.50–0.81, horizon 10–30+ steps (the update gate near
+    per step). Measured on correct GRUs (PyTorch, Cho, Chung update forms; inits
+    U(±0.1)…U(±1)): per-step rate 0.50–0.81, horizon 10–30+ steps (the update gate near
     0.5 alone passes half the gradient per step). A cell with `0.1 * h` measures rate ~0.06
     (horizon 3); an update gate saturated at "replace" with tiny recurrent weights ~0.01
     (horizon 2). When the state has no effect at all (Jacobian ≡ 0) the check is skipped:
@@ -434,8 +433,8 @@ def _steps_to_1e3(measured: int | None, rate: float) -> int | None:
 
 def _evidence(m: dict[str, Any], ctx: CheckContext, names: tuple[str, ...]) -> dict[str, Any]:
     keys = ("method", "loss", "T", "tracked_directions", "rate", "total_change", "horizon_1e3",
-            "horizon_e", "grad_norms", "sigma_max", "sigma_min", "sigma_max_median", "sigma_max_max",
-            "fraction_sigma_above_1", "mean_spectrum", "max_abs_state")
+            "horizon_e", "grad_norms", "sigma_max", "sigma_min", "sigma_max_median",
+            "sigma_max_max", "fraction_sigma_above_1", "mean_spectrum", "max_abs_state")
     ev = {k: m.get(k) for k in keys}
     ev["thresholds"] = {n: ctx.threshold(n) for n in names}
     return ev

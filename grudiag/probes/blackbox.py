@@ -100,7 +100,8 @@ class BlackboxProbe(Probe):
         if odd.any():
             sign = 1.0 if neither[1.0].any() else -1.0
             sample, unit = (int(i) for i in np.argwhere(neither[sign])[0])
-            out["example"] = {"sample": sample, "unit": unit, "input_sign": "+" if sign > 0 else "-",
+            out["example"] = {"sample": sample, "unit": unit,
+                              "input_sign": "+" if sign > 0 else "-",
                               "h_prev": [float(h_a[sample, unit]), float(h_b[sample, unit])],
                               "h_new": [float(new[sign, "a"][sample, unit]),
                                         float(new[sign, "b"][sample, unit])]}

@@ -257,7 +257,8 @@ class Layout:
         out = []
         for blk, role in self.weights:
             span = f"{blk.k * H}:{(blk.k + 1) * H}"
-            rows = "" if blk.nblocks == 1 else f"[:, {span}]" if blk.orient == "row" else f"[{span}]"
+            rows = ("" if blk.nblocks == 1 else
+                    f"[:, {span}]" if blk.orient == "row" else f"[{span}]")
             if blk.orient == "view":
                 out.append(f"{blk.name} is reshaped (view) where a transpose was likely meant")
             if blk.transposed:

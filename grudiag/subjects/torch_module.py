@@ -463,14 +463,8 @@ class TorchSequenceSubject(_TorchSubject):
 
     @property
     def h0_optional(self) -> bool:
-        if self.h0_mode == "none":
-            return False
-        try:
-            params = list(inspect.signature(self.module.forward).parameters.values())
-        except (TypeError, ValueError):
-            return False
-        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return len(positional) >= 2 and positional[1].default is not inspect.Parameter.empty
+        positional, required, _, _ = _forward_signature(self.module)
+        return self.h0_mode != "none" and positional >= 2 and required < 2
 
     def run_default_state(self, xs: np.ndarray) -> np.ndarray:
         if not self.h0_optional:

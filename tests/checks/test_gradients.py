@@ -332,7 +332,8 @@ def test_small_cells_track_every_direction_and_measure_exact_singular_values():
     torch.manual_seed(0)
     cell = ReferenceGRUCell(5, 6, PYTORCH).double()
     m = results_for_object(cell)[0].measurements["jacobian_spectrum"]
-    assert m["tracked_directions"] == 6 and m["method"] == "one-step Jacobians by finite differences"
+    assert m["tracked_directions"] == 6
+    assert m["method"] == "one-step Jacobians by finite differences"
     assert len(m["sigma_min"]) == len(m["sigma_max"]) == 30
     assert all(lo <= hi for lo, hi in zip(m["sigma_min"], m["sigma_max"]))
 
