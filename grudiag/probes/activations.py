@@ -318,8 +318,11 @@ def _make_mode(recorder: ActivationRecorder) -> Any:
                 hit = targets.get(func)
                 if hit is not None:
                     recorder.record(hit[0], out, hit[1])
+            # A view (weight.T, chunk, reshape) only re-reads its input's values: scanning it
+            # cannot find a new Inf, and scanning a (3H, H) weight's view per step cost more
+            # than the cell's own step.
             if recorder.watch_overflow and isinstance(out, torch.Tensor) \
-                    and out.is_floating_point() and out.numel() \
+                    and out.is_floating_point() and out.numel() and not out._is_view() \
                     and not bool(torch.isfinite(out).all()) and _inputs_finite(args, kwargs):
                 recorder.note_overflow(_op_name(func))
             return out

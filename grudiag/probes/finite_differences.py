@@ -73,6 +73,45 @@ def directional(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarra
     return (values[0] - values[1]) / (2.0 * eps)
 
 
+def directionals(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray,
+                 directions: list[tuple[np.ndarray | None, np.ndarray | None]],
+                 eps: float = DEFAULT_EPS) -> np.ndarray:
+    """`directional` along each ``(dxs, dh0)`` of ``directions``, all 2·n perturbed runs in one
+    call (see `objectives`)."""
+    runs = []
+    for dxs, dh0 in directions:
+        for sign in (1.0, -1.0):
+            runs.append((xs if dxs is None else xs + sign * eps * dxs,
+                         h0 if dh0 is None else h0 + sign * eps * dh0))
+    f = objectives(subject, runs, dhs)
+    return (f[0::2] - f[1::2]) / (2.0 * eps)
+
+
+def objectives(subject: Subject, runs: list[tuple[np.ndarray, np.ndarray]],
+               dhs: np.ndarray) -> np.ndarray:
+    """``sum(dhs * run(xs_i, h0_i))`` for every ``(xs_i, h0_i)`` of ``runs``.
+
+    All runs side by side in ONE call of batch n·B, because each call into the user's code
+    costs more than its arithmetic at these sizes; only when that measures what separate calls
+    measure (the last run is repeated alone to compare): a cell that mixes its samples (a
+    bad-shapes defect) or refuses a large batch is run once per case.
+    """
+    B = runs[0][1].shape[0]
+    stacked = None
+    if len(runs) > 1:
+        try:
+            hs = subject.run(np.concatenate([x for x, _ in runs], axis=1),
+                             np.concatenate([h for _, h in runs]))
+            stacked = np.array([np.sum(dhs * hs[:, i * B:(i + 1) * B])
+                                for i in range(len(runs))])
+        except SubjectError:
+            stacked = None
+    if stacked is not None and np.isclose(stacked[-1], objective(subject, *runs[-1], dhs),
+                                          rtol=1e-9, atol=1e-12):
+        return stacked
+    return np.array([objective(subject, x, h, dhs) for x, h in runs])
+
+
 def entrywise(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray, group: str,
               name: str | None = None, eps: float = DEFAULT_EPS) -> np.ndarray:
     """The full numeric gradient of one block, entry by entry (2 runs per entry).

@@ -136,21 +136,22 @@ def _scenario(subject: Subject, ctx: ProbeContext, T: int, pin: bool = True) -> 
         a_full = (np.zeros(shape) if analytic_full is None
                   else np.asarray(analytic_full, dtype=np.float64).reshape(shape))
         u = fd.unit_direction(rng, shape)
-        analytic = float(np.sum(a_full * u))
-        if group == "xs":
-            numeric = fd.directional(subject, xs, h0, dhs, dxs=u)
-        elif group == "h0":
-            numeric = fd.directional(subject, xs, h0, dhs, dh0=u)
-        else:
-            numeric = fd.directional(subject, xs, h0, dhs, dparams={name: u})
-        rel = fd.relative_error(analytic, numeric)
-        block: dict[str, Any] = {
-            "label": label, "group": group, "parameter": name, "shape": list(shape),
-            "provided": provided, "analytic": analytic, "numeric": numeric,
-            "abs_error": abs(analytic - numeric), "rel_error": rel,
-        }
-        block["_analytic_full"] = a_full
-        blocks.append(block)
+        blocks.append({"label": label, "group": group, "parameter": name, "shape": list(shape),
+                       "provided": provided, "analytic": float(np.sum(a_full * u)),
+                       "_analytic_full": a_full, "_direction": u})
+    # dx and dh_prev in one call: they perturb inputs, not the parameters
+    states = [b for b in blocks if b["group"] != "param"]
+    numeric = fd.directionals(subject, xs, h0, dhs, [
+        (b["_direction"], None) if b["group"] == "xs" else (None, b["_direction"])
+        for b in states])
+    for b, n in zip(states, numeric):
+        b["numeric"] = float(n)
+    for b in blocks:
+        if b["group"] == "param":
+            b["numeric"] = fd.directional(subject, xs, h0, dhs,
+                                          dparams={b["parameter"]: b["_direction"]})
+        b.update(abs_error=abs(b["analytic"] - b["numeric"]),
+                 rel_error=fd.relative_error(b["analytic"], b["numeric"]))
     if pin:
         # entry-wise detail for the worst parameter block and the worst of dx / dh_prev
         for kinds in ({"param"}, {"xs", "h0"}):
@@ -162,7 +163,7 @@ def _scenario(subject: Subject, ctx: ProbeContext, T: int, pin: bool = True) -> 
                 b.update(_pin_down(subject, xs, h0, dhs, b["group"], b["parameter"],
                                    b["_analytic_full"]))
     for b in blocks:
-        del b["_analytic_full"]
+        del b["_analytic_full"], b["_direction"]
     return {"T": T, "batch": int(xs.shape[1]), "blocks": blocks,
             "gradient_norm": float(np.sqrt(sum(np.sum(np.square(np.nan_to_num(v)))
                                                for v in [grads.xs, grads.h0]
@@ -259,17 +260,18 @@ class GradientFlowProbe(Probe):
             grads = subject.vjp(xs, h0, dhs)
         except GradientsUnavailable as exc:
             raise ProbeSkipped(f"the subject offers no gradients ({exc})") from exc
-        autograd, numeric = [], []
+        autograd, directions = [], []
         for t in range(T):
             u = np.zeros_like(xs)
             u[t] = fd.unit_direction(rng, xs.shape[1:])
             autograd.append(float(np.sum(np.asarray(grads.xs) * u)))
-            numeric.append(fd.directional(subject, xs, h0, dhs, dxs=u))
-        h0_pair = None
+            directions.append((u, None))
         if accepts_h0:
             u = fd.unit_direction(rng, h0.shape)
-            h0_pair = (float(np.sum(np.asarray(grads.h0) * u)),
-                       fd.directional(subject, xs, h0, dhs, dh0=u))
+            h0_autograd = float(np.sum(np.asarray(grads.h0) * u))
+            directions.append((None, u))
+        numeric = [float(n) for n in fd.directionals(subject, xs, h0, dhs, directions)]
+        h0_pair = (h0_autograd, numeric.pop()) if accepts_h0 else None
         customs = (custom_autograd_functions(subject, xs[:1], h0) if source == "autograd"
                    else None)
         return {"T": T, "source": source, "autograd": autograd, "numeric": numeric,

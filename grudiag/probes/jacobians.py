@@ -83,7 +83,8 @@ class JacobianSpectrumProbe(Probe):
         if not accepts_h0:
             h0 = np.zeros_like(h0)
         hs = subject.run(xs, h0)
-        if not np.array_equal(hs, subject.run(xs, h0), equal_nan=True):
+        # a state carried between calls or dropout shows from the first steps of a second call
+        if not np.array_equal(hs[:2], subject.run(xs[:2], h0), equal_nan=True):
             raise ProbeSkipped("two identical forward calls returned different states (state "
                                "carried between calls, dropout in training mode or other "
                                "randomness), so the Jacobian of one step cannot be measured")

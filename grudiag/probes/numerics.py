@@ -39,10 +39,50 @@ class LargeInputsProbe(Probe):
             h0 = np.zeros_like(h0)
         dhs = ctx.rng("large-inputs", "dhs").normal(size=(xs.shape[0], xs.shape[1],
                                                            subject.hidden_size))
-        runs = []
-        for scale in SCALES:
-            runs.append(self._one(subject, xs * scale, h0, dhs, scale))
+        runs = self._stacked(subject, xs, h0, dhs)
+        if runs is None:
+            runs = [self._one(subject, xs * scale, h0, dhs, scale) for scale in SCALES]
         return {"runs": runs, "scales": list(SCALES), "gradient_source": subject.gradient_source}
+
+    def _stacked(self, subject: Subject, xs: np.ndarray, h0: np.ndarray,
+                 dhs: np.ndarray) -> list[dict[str, Any]] | None:
+        """All scales side by side in one batch: one forward and one backward instead of four.
+
+        Batch rows are independent in a cell, so a clean stacked run (finite states and
+        gradients, no warning, no overflowing op) means every scale is clean: a sum of
+        per-row gradient terms is finite only when every term is. Anything else returns None
+        and the scales are run one by one, to say which scale failed and where.
+        """
+        n, B = len(SCALES), xs.shape[1]
+        all_xs = np.concatenate([xs * scale for scale in SCALES], axis=1)
+        all_h0, all_dhs = np.tile(h0, (n, 1)), np.tile(dhs, (1, n, 1))
+        try:
+            hs, events = _watched(subject, lambda s: s.run(all_xs, all_h0))
+        except SubjectError:
+            return None
+        if events or not np.isfinite(hs).all():
+            return None
+        try:
+            grads, gevents = _watched(subject, lambda s: s.vjp(all_xs, all_h0, all_dhs))
+        except GradientsUnavailable as exc:
+            gradients = {"available": False, "reason": str(exc)}
+        except SubjectError:
+            return None
+        else:
+            params = [g for g in grads.params.values() if g is not None]
+            if gevents or not all(np.isfinite(g).all() for g in (grads.xs, grads.h0, *params)):
+                return None
+            size = (np.size(grads.xs) + np.size(grads.h0)) // n + sum(np.size(g) for g in params)
+            gradients = {"available": True, "source": grads.source, "non_finite": {},
+                         "size": int(size), "events": []}
+        runs = []
+        for k, scale in enumerate(SCALES):
+            part = hs[:, k * B:(k + 1) * B]
+            runs.append({"scale": scale, "max_abs_x": float(np.max(np.abs(xs))) * scale,
+                         "raised": None, "size": int(part.size), "non_finite": 0,
+                         "first_non_finite": None, "max_abs_state": float(np.max(np.abs(part))),
+                         "events": [], "gradients": dict(gradients)})
+        return runs
 
     def _one(self, subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray,
              scale: float) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import os
 import re
@@ -391,6 +392,7 @@ def assign_params(root: Any, paths: Mapping[str, Path], params: Mapping[str, np.
         set_path(root, paths[name], np.array(value))
 
 
+@functools.lru_cache(maxsize=64)  # finding a class's source parses its whole file
 def assignment_lines(obj: Any) -> dict[str, int]:
     """Source line where each attribute/variable/dict key is first assigned in ``obj``'s source.
 
@@ -1311,13 +1313,29 @@ class NumpySubject(Subject):
                 for n, p in self._paths.items()}
 
     def with_parameters(self, params: Mapping[str, np.ndarray]) -> NumpySubject:
-        template = self._template.clone()
-        assign_params(template.root, self._paths, params)
+        base = self._template
         new = copy.copy(self)
-        new._template = template
-        new._work = template.clone()
+        new._work = base.clone()
+        assign_params(new._work.root, self._paths, params)
+        # The new template (never run) is made only when asked for: a subject made for one
+        # finite-difference run needs one deep copy of the user's object, not two.
+        new._pending = (base, {n: np.array(v, dtype=np.float64) for n, v in params.items()}) \
+            if params else None
         new.notes = list(self.notes)
         return new
+
+    @property
+    def _template(self) -> Binding:
+        if self._pending is not None:
+            base, params = self._pending
+            template = base.clone()
+            assign_params(template.root, self._paths, params)
+            self._made_template, self._pending = template, None
+        return self._made_template
+
+    @_template.setter
+    def _template(self, binding: Binding) -> None:
+        self._made_template, self._pending = binding, None
 
     def parameter_locations(self) -> dict[str, Location]:
         return param_locations(self._paths, self._owner)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import os
 import re
@@ -274,6 +275,7 @@ def _user_module_of(module: nn.Module) -> Any:
     return None if _is_torch_class(cls) else sys.modules.get(cls.__module__)
 
 
+@functools.lru_cache(maxsize=64)  # finding a class's source parses its whole file
 def _parameter_lines(cls: type) -> tuple[str | None, dict[str, int]]:
     """Where ``self.NAME = ...`` / ``register_parameter("NAME", ...)`` appear in the class body."""
     try:
@@ -314,6 +316,8 @@ class _TorchSubject(Subject):
     accepts_h0: bool = True
     #: a copy that is never run: the source of `fresh` and `with_parameters`
     _pristine: Any = field(default=None, repr=False)
+    #: parameter values (by name) that replace the pristine copy's in every copy made from it
+    _overrides: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     # -- running --------------------------------------------------------------------------
     def run(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
@@ -343,26 +347,32 @@ class _TorchSubject(Subject):
         return {n: _tensor_np(p) for n, p in self.module.named_parameters()}
 
     def with_parameters(self, params: Mapping[str, np.ndarray]) -> _TorchSubject:
-        pristine = self._pristine
-        if params:
-            pristine = _copy_module(self._pristine)
-            named = dict(pristine.named_parameters())
-            unknown = sorted(set(params) - set(named))
-            if unknown:
-                raise KeyError(f"{self.id} has no parameters {unknown}; it has {sorted(named)}")
-            with torch.no_grad():
-                for name, value in params.items():
-                    p = named[name]
-                    v = torch.as_tensor(np.asarray(value, dtype=np.float64))
-                    if tuple(v.shape) != tuple(p.shape):
-                        raise ValueError(f"parameter {name}: shape {tuple(v.shape)}, "
-                                         f"expected {tuple(p.shape)}")
-                    p.copy_(v.to(device=p.device, dtype=p.dtype))
+        named = dict(self._pristine.named_parameters())
+        unknown = sorted(set(params) - set(named))
+        if unknown:
+            raise KeyError(f"{self.id} has no parameters {unknown}; it has {sorted(named)}")
+        for name, value in params.items():
+            if np.shape(value) != tuple(named[name].shape):
+                raise ValueError(f"parameter {name}: shape {np.shape(value)}, "
+                                 f"expected {tuple(named[name].shape)}")
         new = copy.copy(self)
-        new._pristine = pristine
-        new.module = _copy_module(pristine)
+        # The pristine module is shared, not copied: the new values apply to each copy made
+        # from it, so a new subject costs one copy of the module, not two.
+        new._overrides = {**self._overrides, **{
+            name: torch.tensor(np.asarray(value, dtype=np.float64), dtype=named[name].dtype,
+                               device=named[name].device)
+            for name, value in params.items()}}
+        new.module = new._copy_of_pristine()
         new.notes = list(self.notes)
         return new
+
+    def _copy_of_pristine(self) -> nn.Module:
+        module = _copy_module(self._pristine)
+        named = dict(module.named_parameters())
+        with torch.no_grad():  # in place: a view of a parameter kept on the module follows it
+            for name, value in self._overrides.items():
+                named[name].copy_(value)
+        return module
 
     def parameter_locations(self) -> dict[str, Location]:
         cls = type(self.module)
