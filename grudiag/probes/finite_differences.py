@@ -16,7 +16,7 @@ make that impossible (round-off ~1e-7/1e-6 = 10 %); `computes_in_float32` detect
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -89,27 +89,32 @@ def directionals(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarr
 
 def objectives(subject: Subject, runs: list[tuple[np.ndarray, np.ndarray]],
                dhs: np.ndarray) -> np.ndarray:
-    """``sum(dhs * run(xs_i, h0_i))`` for every ``(xs_i, h0_i)`` of ``runs``.
+    """``sum(dhs * run(xs_i, h0_i))`` for every ``(xs_i, h0_i)`` of ``runs``, side by side."""
+    return np.array([float(np.sum(dhs * hs)) for hs in side_by_side(subject.run, runs)])
+
+
+def side_by_side(run: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 runs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """``run(xs_i, h0_i)`` for every ``(xs_i, h0_i)`` of ``runs`` (same shapes).
 
     All runs side by side in ONE call of batch n·B, because each call into the user's code
-    costs more than its arithmetic at these sizes; only when that measures what separate calls
-    measure (the last run is repeated alone to compare): a cell that mixes its samples (a
+    costs more than its arithmetic at these sizes; only when that gives what separate calls
+    give (the last run is repeated alone to compare): a cell that mixes its samples (a
     bad-shapes defect) or refuses a large batch is run once per case.
     """
     B = runs[0][1].shape[0]
-    stacked = None
     if len(runs) > 1:
         try:
-            hs = subject.run(np.concatenate([x for x, _ in runs], axis=1),
-                             np.concatenate([h for _, h in runs]))
-            stacked = np.array([np.sum(dhs * hs[:, i * B:(i + 1) * B])
-                                for i in range(len(runs))])
+            hs = np.asarray(run(np.concatenate([x for x, _ in runs], axis=1),
+                                np.concatenate([h for _, h in runs])), dtype=np.float64)
         except SubjectError:
-            stacked = None
-    if stacked is not None and np.isclose(stacked[-1], objective(subject, *runs[-1], dhs),
-                                          rtol=1e-9, atol=1e-12):
-        return stacked
-    return np.array([objective(subject, x, h, dhs) for x, h in runs])
+            hs = None
+        if hs is not None and hs.shape[1] == len(runs) * B:
+            parts = [hs[:, i * B:(i + 1) * B] for i in range(len(runs))]
+            alone = np.asarray(run(*runs[-1]), dtype=np.float64)
+            if np.allclose(parts[-1], alone, rtol=1e-9, atol=1e-12, equal_nan=True):
+                return parts
+    return [np.asarray(run(x, h), dtype=np.float64) for x, h in runs]
 
 
 def entrywise(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray, group: str,

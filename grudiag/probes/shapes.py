@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects.base import Subject, SubjectOutputError, SubjectRaised
+from . import finite_differences as fd
 from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 
 
@@ -161,7 +162,7 @@ class TimeDependenceProbe(Probe):
     recurrent model is lower-triangular (zero above the diagonal), and a model that carries its
     state has a non-zero first sub-diagonal (h_t depends on x_{t-1}). ``h0_dependence[t]`` is
     max |Δh_t| when h0 is replaced (None when the subject takes no initial state). One run per
-    step, so its cost is quadratic in `ctx.steps`.
+    replaced step, all of them side by side in one batch (`fd.side_by_side`).
     """
 
     name = "time-dependence"
@@ -170,18 +171,21 @@ class TimeDependenceProbe(Probe):
     def measure(self, subject: Subject, ctx: ProbeContext) -> dict[str, Any]:
         xs, h0 = ctx.inputs(subject, "time-dependence")
         T = xs.shape[0]
-        base = run_fresh(subject, xs, h0)
-        require_finite(base, "time-dependence")
         rng = ctx.rng("time-dependence", "perturb")
-        matrix = np.zeros((T, T))
+        runs = [(xs, h0)]
         for s in range(T):
             xp = xs.copy()
             xp[s] = rng.normal(0.0, 1.0, size=xp[s].shape)
-            matrix[:, s] = np.abs(run_fresh(subject, xp, h0) - base).max(axis=(1, 2))
-        h0_dep = None
+            runs.append((xp, h0))
         if accepts_h0(subject):
-            hp = rng.uniform(-0.5, 0.5, size=h0.shape)
-            h0_dep = np.abs(run_fresh(subject, xs, hp) - base).max(axis=(1, 2))
+            runs.append((xs, rng.uniform(-0.5, 0.5, size=h0.shape)))
+        # the unperturbed run in the same call as the others: an unused step changes nothing,
+        # bit for bit, as in separate calls
+        base, *perturbed = fd.side_by_side(lambda x, h: run_fresh(subject, x, h), runs)
+        require_finite(base, "time-dependence")
+        changed = [np.abs(hs - base).max(axis=(1, 2)) for hs in perturbed]
+        matrix = np.stack(changed[:T], axis=1)
+        h0_dep = changed[T] if accepts_h0(subject) else None
         return {"matrix": matrix, "h0_dependence": h0_dep, "accepts_h0": accepts_h0(subject),
                 "scale": max(max_abs(base), 1e-12), "time": T, "batch": int(xs.shape[1])}
 

@@ -18,6 +18,7 @@ from grudiag.reference import numpy_gru
 from grudiag.reference.torch_gru import ReferenceGRUCell
 from grudiag.reference.variants import CHO, PYTORCH, Variant
 from grudiag.runner import diagnose_candidate
+from grudiag.subjects.base import SubjectRaised
 from grudiag.subjects.discovery import discover_object, discover_path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -291,6 +292,57 @@ def test_stacked_copies_are_refused_for_a_cell_that_mixes_samples():
     JQ, stacked = fd.step_tangents_checked(cell, x, h, Q)
     assert not stacked
     np.testing.assert_array_equal(JQ, fd.step_tangents(cell, x, h, Q, stacked=False))
+
+
+class _CountingCell(_SampleMixingCell):
+    """A correct cell (no mixing) that counts its calls and may refuse batches over 3."""
+
+    def __init__(self, max_batch=None):
+        super().__init__()
+        self.calls, self.max_batch = 0, max_batch
+
+    def run(self, xs, h0):
+        self.calls += 1
+        if self.max_batch is not None and xs.shape[1] > self.max_batch:
+            raise SubjectRaised(ValueError("batch size is fixed at 3"))
+        return numpy_gru.forward(self.params, xs, h0)[0]
+
+
+def _perturbed_runs(n=5):
+    rng = np.random.default_rng(1)
+    xs, h0 = rng.normal(size=(4, 3, 5)), rng.uniform(-0.5, 0.5, (3, 7))
+    return [(xs + rng.normal(size=xs.shape), h0 + 0.1 * rng.normal(size=h0.shape))
+            for _ in range(n)]
+
+
+def test_side_by_side_runs_independent_samples_in_one_call():
+    cell, runs = _CountingCell(), _perturbed_runs()
+    parts = fd.side_by_side(cell.run, runs)
+    assert cell.calls == 2  # the stacked call and the last run alone, to compare
+    for (xs, h0), hs in zip(runs, parts):
+        np.testing.assert_allclose(hs, numpy_gru.forward(cell.params, xs, h0)[0],
+                                   rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", [_SampleMixingCell(), _CountingCell(max_batch=3)],
+                         ids=["mixes-samples", "fixed-batch"])
+def test_side_by_side_falls_back_to_separate_calls(cell):
+    runs = _perturbed_runs()
+    parts = fd.side_by_side(cell.run, runs)
+    for (xs, h0), hs in zip(runs, parts):
+        np.testing.assert_array_equal(hs, cell.run(xs, h0))
+
+
+def test_directionals_equal_one_directional_at_a_time():
+    cell, rng = _CountingCell(), np.random.default_rng(2)
+    xs, h0 = rng.normal(size=(3, 3, 5)), rng.uniform(-0.5, 0.5, (3, 7))
+    dhs = rng.normal(size=(3, 3, 7))
+    directions = [(fd.unit_direction(rng, xs.shape), None),
+                  (None, fd.unit_direction(rng, h0.shape))]
+    together = fd.directionals(cell, xs, h0, dhs, directions)
+    assert cell.calls == 2
+    alone = [fd.directional(cell, xs, h0, dhs, dxs=u, dh0=v) for u, v in directions]
+    np.testing.assert_allclose(together, alone, rtol=1e-8)
 
 
 def _exact_gradient_rate(cell: nn.Module, T: int = 30) -> float:

@@ -20,6 +20,8 @@ from torch import nn
 from grudiag.model import Severity
 from grudiag.options import Options
 from grudiag.probes.activations import ActivationRecorder, activation_kind
+from grudiag.probes.base import ProbeContext
+from grudiag.probes.numerics import SCALES, LargeInputsProbe
 from grudiag.probes.parameters import unit_swap_distances
 from grudiag.reference import numpy_gru
 from grudiag.reference.torch_gru import ReferenceGRUCell
@@ -313,6 +315,27 @@ def test_nan_gradient_on_ordinary_inputs():
     f = _only(r, "GD503")
     assert (f.category, f.severity) == ("numerical-instability", Severity.ERROR)
     assert "cell.W_ir" in f.evidence["non_finite"]
+
+
+def test_large_inputs_side_by_side_measure_what_one_run_per_scale_measures():
+    (candidate,) = discover_object(ReferenceGRUCell(5, 7, variant=CHO), OPTIONS, name="cell")
+    subject = candidate.build()
+    probe, ctx = LargeInputsProbe(), ProbeContext(OPTIONS, {})
+    calls = []
+    run, vjp = subject.run, subject.vjp
+    subject.run = lambda *a: calls.append("run") or run(*a)
+    subject.vjp = lambda *a: calls.append("vjp") or vjp(*a)
+    stacked = probe.measure(subject, ctx)["runs"]
+    assert calls == ["run", "vjp"]  # all four scales in one forward and one backward
+    xs, h0 = ctx.inputs(subject, "large-inputs")
+    dhs = ctx.rng("large-inputs", "dhs").normal(size=(xs.shape[0], xs.shape[1], 7))
+    for got, scale in zip(stacked, SCALES):
+        alone = probe._one(subject, xs * scale, h0, dhs, scale)
+        assert got.keys() == alone.keys() and got["gradients"] == alone["gradients"]
+        for key in ("raised", "size", "non_finite", "first_non_finite", "events"):
+            assert got[key] == alone[key], key
+        assert math.isclose(got["max_abs_state"], alone["max_abs_state"], rel_tol=1e-12)
+        assert math.isclose(got["max_abs_x"], alone["max_abs_x"], rel_tol=1e-15)
 
 
 def test_naive_numpy_sigmoid_is_only_info():
