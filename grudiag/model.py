@@ -275,6 +275,11 @@ class Report:
 
 def jsonable(value: Any) -> Any:
     """Make measurements JSON-safe: numpy scalars/arrays to Python, non-finite floats to strings."""
+    kind = type(value)
+    if kind is float:  # most values by far (arrays become lists of floats): the fast path first
+        return value if math.isfinite(value) else _nonfinite(value)
+    if kind is int or kind is str or kind is bool or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -286,7 +291,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return value if math.isfinite(value) else _nonfinite(value)
     return str(value)
+
+
+def _nonfinite(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")

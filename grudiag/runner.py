@@ -185,7 +185,7 @@ def output_finding(subject_id: str, exc: SubjectOutputError, fallback: Location 
 
 def _rounded(value: Any, digits: int = 6) -> Any:
     """Measurements feed plots, not verdicts: 6 significant digits halve the report's size."""
-    if isinstance(value, float):
+    if type(value) is float:
         return float(f"{value:.{digits}g}")
     if isinstance(value, list):
         return [_rounded(v, digits) for v in value]

@@ -121,20 +121,33 @@ class Model:
         return {"torch": "h' = (1-z)·n + z·h", "chung": "h' = (1-z)·h + z·n",
                 "sum-z": "h' = z·h + z·n", "sum-1mz": "h' = (1-z)·h + (1-z)·n"}[self.update]
 
-    def step(self, P: Mapping[str, np.ndarray], x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def step(self, P: Mapping[str, np.ndarray], x: np.ndarray, h: np.ndarray,
+             products: dict | None = None) -> np.ndarray:
+        """One step. ``products`` caches ``x @ W.T`` and ``h @ W.T`` across calls that share
+        the weights, x and h: the models tried on one layout, the biases tried on one model.
+        They are most of the search's arithmetic at large hidden sizes."""
         g = GATE_ACTS[self.gate]
         hh = np.zeros_like(h) if self.ignores_h else h
-        r = g(x @ P["W_ir"].T + hh @ P["W_hr"].T + P["b_ir"])
-        z = g(x @ P["W_iz"].T + hh @ P["W_hz"].T + P["b_iz"])
+
+        def times(v: np.ndarray, key: str) -> np.ndarray:
+            if products is None:
+                return v @ P[key].T
+            slot = (key, v is hh and self.ignores_h)
+            if slot not in products:
+                products[slot] = v @ P[key].T
+            return products[slot]
+
+        r = g(times(x, "W_ir") + times(hh, "W_hr") + P["b_ir"])
+        z = g(times(x, "W_iz") + times(hh, "W_hz") + P["b_iz"])
         if self.reset == "unused":
             r = 1.0
         elif self.reset == "update-gate":
             r = z
-        xin = x @ P["W_in"].T + P["b_in"]
+        xin = times(x, "W_in") + P["b_in"]
         if self.reset == "on-input":
-            a_n = r * xin + hh @ P["W_hn"].T + P["b_hn"]
+            a_n = r * xin + times(hh, "W_hn") + P["b_hn"]
         elif self.family == "reset-after":
-            a_n = xin + r * (hh @ P["W_hn"].T + P["b_hn"])
+            a_n = xin + r * (times(hh, "W_hn") + P["b_hn"])
         else:
             a_n = xin + P["b_hn"] + (r * hh) @ P["W_hn"].T
         n = CAND_ACTS[self.candidate](a_n)
@@ -148,7 +161,11 @@ class Model:
             out = (1.0 - z) * (hh + n)
         return np.tanh(out) if self.output == "tanh" else out
 
-    def run(self, P: Mapping[str, np.ndarray], xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    def run(self, P: Mapping[str, np.ndarray], xs: np.ndarray, h0: np.ndarray,
+            products: dict | None = None) -> np.ndarray:
+        """``products`` (see `step`) is only usable for one step: later states differ."""
+        if len(xs) == 1:
+            return self.step(P, xs[0], h0, products)[None]
         h, out = h0, []
         for x in xs:
             h = self.step(P, x, h)
@@ -450,9 +467,10 @@ class Identifier:
                 for perm in itertools.permutations(ROLES):
                     layout = Layout(list(zip(blocks, perm)), [], cat, self.D, self.H)
                     P = layout.canonical(self.rand_w)
+                    products: dict = {}
                     for m in models:
                         self.candidates += 1
-                        err = _maxdiff(m.run(P, self.xA, self.hA), self.yA)
+                        err = _maxdiff(m.run(P, self.xA, self.hA, products), self.yA)
                         scored.append((err, layout, m))
         return _keep(scored, nearest)
 
@@ -471,10 +489,11 @@ class Identifier:
                     layout = Layout(layout_a.weights + list(zip(hblocks, perm)), [],
                                     layout_a.cat_order, self.D, self.H)
                     P = layout.canonical(self.rand_w)
+                    products: dict | None = {} if len(self.xB) == 1 else None
                     for fam in families:
                         mm = replace(m, family=fam)
                         self.candidates += 1
-                        err = _maxdiff(mm.run(P, self.xB, self.hB), self.yB)
+                        err = _maxdiff(mm.run(P, self.xB, self.hB, products), self.yB)
                         scored.append((err, layout, mm))
         return _keep(scored, nearest)
 
@@ -485,6 +504,7 @@ class Identifier:
                        for j in range(p.bias_blocks)]
         for _, layout_b, m in survivors:
             P0 = layout_b.canonical(self.rand_w)
+            products: dict | None = {} if len(self.xB) == 1 else None
             roles: list[tuple[BiasBlock, str | None]] = []
             worst = 0.0
             unused = []
@@ -497,7 +517,7 @@ class Identifier:
                     key = _BIAS_KEY[role]
                     P[key] = np.reshape(arrays[blk.name], -1)[blk.k * self.H:(blk.k + 1) * self.H]
                     self.candidates += 1
-                    err = _maxdiff(m.run(P, self.xB, self.hB), y)
+                    err = _maxdiff(m.run(P, self.xB, self.hB, products), y)
                     if err < best[0]:
                         best = (err, role)
                     if err <= SEARCH_ATOL:

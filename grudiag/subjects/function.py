@@ -297,7 +297,7 @@ def build_function_subject(fn: Callable, backward: Callable | None, factories: l
         binding=template, spec=spec, input_size=I, hidden_size=H, location=location,
         user_module=sys.modules.get(fn.__module__), sizes_fixed=sizes_fixed,
         gradient_source=gradient_source, notes=notes, batch_failure=inferred.batch_failure,
-        owner=owner, paths=paths)
+        owner=owner, paths=paths, seed=options.seed)
 
 
 def _float64_note(params: dict, paths: Mapping) -> list[str]:

@@ -1267,7 +1267,7 @@ class NumpySubject(Subject):
                  hidden_size: int, location: Location | None, user_module: Any,
                  sizes_fixed: bool, gradient_source: str | None, notes: list[str],
                  batch_failure: SubjectError | None, owner: Any,
-                 paths: Mapping[str, Path]):
+                 paths: Mapping[str, Path], seed: int = 0):
         Subject.__init__(self, id=id, kind=kind, backend="numpy", input_size=input_size,
                          hidden_size=hidden_size, is_sequence=spec.sequence,
                          layout=spec.layout.math, location=location,
@@ -1282,6 +1282,9 @@ class NumpySubject(Subject):
         self.batched = spec.layout.batched
         self.native_layout = spec.describe()
         self.batch_failure = batch_failure
+        #: seed of the global RNGs during each call into user code (dropout drawn from np.random
+        #: gives the same mask on every run of a check)
+        self.seed = seed
 
     # --- running ---------------------------------------------------------------------------
     def _check_inputs(self, xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1293,17 +1296,17 @@ class NumpySubject(Subject):
                              f"{self.hidden_size}), got {xs.shape} and {h0.shape}")
         return xs, h0
 
-    # Every entry point into user code restores the process-global state (RNGs, np.seterr...)
+    # Every entry point into user code guards the process-global state (RNGs, np.seterr...)
     # once per call, not once per step: a snapshot costs about as much as a small forward.
     def run(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
         xs, h0 = self._check_inputs(xs, h0)
-        with guarded_global_state():
+        with guarded_global_state(self.seed):
             return run(self._work, self._spec, xs, h0)
 
     def run_unbatched(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
         if not self._spec.unbatched:
             raise NotImplementedError(f"{self._template.label} has no 1-D (unbatched) path")
-        with guarded_global_state():
+        with guarded_global_state(self.seed):
             return run_unbatched(self._work, self._spec, np.asarray(xs, dtype=np.float64),
                                  np.asarray(h0, dtype=np.float64))
 
@@ -1346,7 +1349,7 @@ class NumpySubject(Subject):
             raise GradientsUnavailable(f"{self.id} has no usable backward")
         xs, h0 = self._check_inputs(xs, h0)
         dhs = np.asarray(dhs, dtype=np.float64)
-        with guarded_global_state():
+        with guarded_global_state(self.seed):
             part = vjp_parts(self._template, self._spec, self._paths, self._shapes, xs, h0, dhs)
         label = self._template.backward_label
         if part.missing_dx:
@@ -1567,7 +1570,7 @@ def build_class_subject(cls: type, method: str, subject_id: str, location: Locat
         spec=spec, input_size=I, hidden_size=H, location=location,
         user_module=sys.modules.get(cls.__module__), sizes_fixed=sizes_fixed,
         gradient_source=gradient_source, notes=notes, batch_failure=inferred.batch_failure,
-        owner=cls, paths=paths)
+        owner=cls, paths=paths, seed=options.seed)
 
 
 def cache_attrs(cls: type, methods: set[str | None]) -> frozenset[str]:

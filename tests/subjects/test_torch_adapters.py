@@ -604,3 +604,28 @@ def test_guard_seeds_for_determinism():
     with guarded_global_state(seed=4):
         b = torch.rand(2), np.random.rand(2)
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_nested_seeded_guards_leave_the_streams_to_the_outer_one():
+    torch.manual_seed(11)
+    np.random.seed(11)
+    random.seed(11)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(11)
+    np.random.seed(11)
+    random.seed(11)
+    draws = []
+    with guarded_global_state():
+        for _ in range(2):
+            with guarded_global_state(seed=4):
+                torch.set_default_dtype(torch.float64)
+                draws.append((torch.rand(2), np.random.rand(2), random.random()))
+            assert torch.get_default_dtype() == torch.float32  # the rest is still restored
+        with guarded_global_state():  # unseeded: its streams are put back at once
+            inner = np.random.rand(2)
+        assert np.array_equal(np.random.rand(2), inner)
+    assert torch.equal(draws[0][0], draws[1][0]) and np.array_equal(draws[0][1], draws[1][1])
+    assert draws[0][2] == draws[1][2]
+    got = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    assert got[2] == expected[2]
