@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..subjects.base import Subject
+from . import finite_differences as fd
 from .base import Probe, ProbeContext, ProbeSkipped, register_probe
 from .shapes import accepts_h0
 
@@ -46,23 +47,23 @@ class BlackboxProbe(Probe):
             raise ProbeSkipped("the subject takes no initial state, so h_prev cannot be chosen")
         rng = ctx.rng("blackbox")
         B, H = 8, subject.hidden_size
+        settings = [(xs_scale, h_range) for xs_scale in X_SCALES for h_range in H_RANGES]
+        cases = [(rng.normal(0.0, xs_scale, size=(B, subject.input_size)),
+                  rng.uniform(-h_range, h_range, size=(B, H))) for xs_scale, h_range in settings]
         runs = []
-        for xs_scale in X_SCALES:
-            for h_range in H_RANGES:
-                x = rng.normal(0.0, xs_scale, size=(B, subject.input_size))
-                h = rng.uniform(-h_range, h_range, size=(B, H))
-                h_new = np.asarray(subject.fresh().step(x, h), dtype=np.float64)
-                if not np.all(np.isfinite(h_new)):
-                    continue          # non-finite output is GD501/GD502's business
-                above = h_new - np.maximum(h, 1.0)
-                below = np.minimum(h, -1.0) - h_new
-                excess = np.maximum(above, below)
-                worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
-                runs.append({"x_scale": xs_scale, "h_range": h_range,
-                             "max_excess": float(excess[worst]),
-                             "fraction_outside": float(np.mean(excess > 1e-6)),
-                             "worst": {"sample": int(worst[0]), "unit": int(worst[1]),
-                                       "h_prev": float(h[worst]), "h_new": float(h_new[worst])}})
+        for (xs_scale, h_range), (_, h), h_new in zip(settings, cases,
+                                                      fd.fresh_steps(subject, cases)):
+            if not np.all(np.isfinite(h_new)):
+                continue          # non-finite output is GD501/GD502's business
+            above = h_new - np.maximum(h, 1.0)
+            below = np.minimum(h, -1.0) - h_new
+            excess = np.maximum(above, below)
+            worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
+            runs.append({"x_scale": xs_scale, "h_range": h_range,
+                         "max_excess": float(excess[worst]),
+                         "fraction_outside": float(np.mean(excess > 1e-6)),
+                         "worst": {"sample": int(worst[0]), "unit": int(worst[1]),
+                                   "h_prev": float(h[worst]), "h_new": float(h_new[worst])}})
         worst = max(runs, key=lambda r: r["max_excess"]) if runs else None
         return {"runs": runs, "worst": worst,
                 "max_excess": worst["max_excess"] if worst else 0.0,
@@ -74,9 +75,11 @@ class BlackboxProbe(Probe):
         B, H = 8, subject.hidden_size
         x = SATURATING_SCALE * rng.normal(size=(B, subject.input_size))
         h_a, h_b = rng.uniform(-0.9, 0.9, size=(2, B, H))
+        keys = [(sign, name) for sign in (1.0, -1.0) for name in ("a", "b")]
         with np.errstate(all="ignore"):
-            new = {(sign, name): np.asarray(subject.fresh().step(sign * x, h), dtype=np.float64)
-                   for sign in (1.0, -1.0) for name, h in (("a", h_a), ("b", h_b))}
+            steps = fd.fresh_steps(subject, [(sign * x, h_a if name == "a" else h_b)
+                                             for sign, name in keys])
+        new = dict(zip(keys, steps))
         if not all(np.all(np.isfinite(v)) for v in new.values()):
             return {"measured": False, "reason": "the state is not finite at saturating inputs"}
         # units whose new state does not respond to the input at all say nothing about the

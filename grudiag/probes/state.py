@@ -186,12 +186,12 @@ class RecurrenceProbe(Probe):
     # --- (a) does one step depend on h_prev at all? ------------------------------------------
     def _step_dependence(self, subject: Subject, x: np.ndarray, h: np.ndarray,
                          rng: np.random.Generator) -> dict[str, Any]:
-        base = subject.fresh().step(x, h)
-        require_finite(base, "recurrence")
         h_other = rng.uniform(-0.5, 0.5, size=h.shape)
         x_other = rng.normal(0.0, 1.0, size=x.shape)
-        dh = np.abs(subject.fresh().step(x, h_other) - base).max(axis=1)  # per sample
-        dx = np.abs(subject.fresh().step(x_other, h) - base).max(axis=1)
+        base, new_h, new_x = fd.fresh_steps(subject, [(x, h), (x, h_other), (x_other, h)])
+        require_finite(base, "recurrence")
+        dh = np.abs(new_h - base).max(axis=1)  # per sample
+        dx = np.abs(new_x - base).max(axis=1)
         return {"h_effect": rounded(dh), "x_effect": rounded(dx),
                 "h_effect_max": float(dh.max()), "x_effect_max": float(dx.max()),
                 "step_scale": max(max_abs(base), 1e-12)}

@@ -1578,6 +1578,12 @@ def cache_attrs(cls: type, methods: set[str | None]) -> frozenset[str]:
 
     Matters for instances handed over after a forward ran (``self.z = ...`` is then an array).
     """
+    return frozenset(attr for attr, where in _assignments(cls) if where <= methods)
+
+
+@functools.lru_cache(maxsize=64)  # parses the source of the class and of its bases
+def _assignments(cls: type) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Each ``self.<attr>`` assigned in a method of ``cls`` (or a base), with those methods."""
     assigned: dict[str, set[str]] = {}
     for klass in cls.__mro__:
         if klass is object or klass.__module__ in ("builtins",):
@@ -1597,7 +1603,7 @@ def cache_attrs(cls: type, methods: set[str | None]) -> frozenset[str]:
                         if isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name) \
                                 and leaf.value.id == "self":
                             assigned.setdefault(leaf.attr, set()).add(node.name)
-    return frozenset(attr for attr, where in assigned.items() if where <= methods)
+    return tuple((attr, frozenset(where)) for attr, where in assigned.items())
 
 
 def instance_sizes(obj: Any, paths: Mapping[str, Path]) -> list[tuple[int, int]]:

@@ -306,8 +306,9 @@ def _parameter_lines(cls: type) -> tuple[str | None, dict[str, int]]:
 class _TorchSubject(Subject):
     """What both torch adapters share: the working copy, dtype, parameters and autograd."""
 
-    #: the working copy the subject runs (float64 unless the user's code forced float32)
-    module: Any = field(default=None, repr=False)
+    #: the working copy the subject runs (float64 unless the user's code forced float32);
+    #: None until first needed (see `module`)
+    _working: Any = field(default=None, repr=False)
     dtype: Any = torch.float64
     device: str = "cpu"
     #: seed of torch/NumPy/random global RNGs during each call into user code
@@ -318,6 +319,14 @@ class _TorchSubject(Subject):
     _pristine: Any = field(default=None, repr=False)
     #: parameter values (by name) that replace the pristine copy's in every copy made from it
     _overrides: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def module(self) -> nn.Module:
+        """The working copy, made from the pristine module on first use: many subjects made by
+        `fresh` are themselves only ever copied (the runner's copy per probe), never run."""
+        if self._working is None:
+            self._working = self._copy_of_pristine()
+        return self._working
 
     # -- running --------------------------------------------------------------------------
     def run(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
@@ -337,14 +346,17 @@ class _TorchSubject(Subject):
 
     @property
     def _name(self) -> str:
-        return f"{type(self.module).__name__}.forward"
+        return f"{type(self._pristine).__name__}.forward"
 
     def _calls(self):
         return _user_calls(self.dtype, self.seed)
 
     # -- parameters -----------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
-        return {n: _tensor_np(p) for n, p in self.module.named_parameters()}
+        if self._working is not None:  # what the runs use, changed in place by them or not
+            return {n: _tensor_np(p) for n, p in self._working.named_parameters()}
+        return {n: _tensor_np(self._overrides.get(n, p))
+                for n, p in self._pristine.named_parameters()}
 
     def with_parameters(self, params: Mapping[str, np.ndarray]) -> _TorchSubject:
         named = dict(self._pristine.named_parameters())
@@ -362,7 +374,7 @@ class _TorchSubject(Subject):
             name: torch.tensor(np.asarray(value, dtype=np.float64), dtype=named[name].dtype,
                                device=named[name].device)
             for name, value in params.items()}}
-        new.module = new._copy_of_pristine()
+        new._working = None
         new.notes = list(self.notes)
         return new
 
@@ -375,12 +387,12 @@ class _TorchSubject(Subject):
         return module
 
     def parameter_locations(self) -> dict[str, Location]:
-        cls = type(self.module)
+        cls = type(self._pristine)
         if _is_torch_class(cls):
             return {}
         file, lines = _parameter_lines(cls)
         out = {}
-        for name, _ in self.module.named_parameters():
+        for name, _ in self._pristine.named_parameters():
             line = lines.get(name) or lines.get(name.split(".")[0])
             if line:
                 out[name] = Location(file, line, f"{cls.__name__}.__init__")
@@ -473,7 +485,7 @@ class TorchSequenceSubject(_TorchSubject):
 
     @property
     def h0_optional(self) -> bool:
-        positional, required, _, _ = _forward_signature(self.module)
+        positional, required, _, _ = _forward_signature(self._pristine)
         return self.h0_mode != "none" and positional >= 2 and required < 2
 
     def run_default_state(self, xs: np.ndarray) -> np.ndarray:
@@ -682,7 +694,7 @@ def _make(base: nn.Module, spec: dict[str, Any], dtype: torch.dtype,
     notes = spec.pop("notes", [])
     cls = TorchSequenceSubject if spec.pop("sequence") else TorchCellSubject
     kind = "torch-sequence" if cls is TorchSequenceSubject else "torch-cell"
-    subject = cls(kind=kind, dtype=dtype, module=_copy_module(pristine), _pristine=pristine,
+    subject = cls(kind=kind, dtype=dtype, _pristine=pristine,
                   is_sequence=cls is TorchSequenceSubject, **common, **spec)
     subject.notes.extend(notes)
     return subject
