@@ -89,9 +89,9 @@ class FunctionBinding(Binding):
     def root(self) -> Any:
         return self.params
 
-    def clone(self) -> FunctionBinding:
+    def clone(self, memo: dict[int, Any] | None = None) -> FunctionBinding:
         new = copy.copy(self)
-        new.params = clone(self.params)
+        new.params = clone(self.params, memo)
         return new
 
     def forward(self, x: Any, h: Any) -> Any:

@@ -181,16 +181,19 @@ def sequence_hint(x_name: str, h_name: str, method: str = "") -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def clone(obj: Any) -> Any:
-    """A deep copy; objects holding something uncopyable (a module) get their containers copied."""
+def clone(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A deep copy; objects holding something uncopyable (a module) get their containers copied.
+
+    ``memo`` (`copy.deepcopy`'s) maps ids of objects to what the copy holds instead of them.
+    """
     try:
-        return copy.deepcopy(obj)
+        return copy.deepcopy(obj, dict(memo or {}))
     except Exception:  # noqa: BLE001 - a user __deepcopy__ or an uncopyable attribute
         new = copy.copy(obj)
         if hasattr(new, "__dict__"):
             for key, value in list(vars(new).items()):
                 try:
-                    setattr(new, key, copy.deepcopy(value))
+                    setattr(new, key, copy.deepcopy(value, dict(memo or {})))
                 except Exception:  # noqa: BLE001 - shared by reference: it is not a parameter
                     pass
         return new
@@ -672,7 +675,8 @@ class Binding:
     backward_label: str = "backward"
     backward_arity: int | None = None  # None: no usable backward
 
-    def clone(self) -> Binding:
+    def clone(self, memo: dict[int, Any] | None = None) -> Binding:
+        """A deep copy of the user's object; ``memo`` as in `clone`."""
         raise NotImplementedError
 
     def forward(self, x: Any, h: Any) -> Any:
@@ -714,9 +718,9 @@ class ClassBinding(Binding):
     def root(self) -> Any:
         return self.obj
 
-    def clone(self) -> ClassBinding:
+    def clone(self, memo: dict[int, Any] | None = None) -> ClassBinding:
         new = copy.copy(self)
-        new.obj = clone(self.obj)
+        new.obj = clone(self.obj, memo)
         return new
 
     def forward(self, x: Any, h: Any) -> Any:
@@ -1273,8 +1277,12 @@ class NumpySubject(Subject):
                          layout=spec.layout.math, location=location,
                          gradient_source=gradient_source, supports_unbatched=spec.unbatched,
                          user_module=user_module, sizes_fixed=sizes_fixed, notes=list(notes))
-        self._template = binding
-        self._work = binding.clone()
+        #: never run: the source of every copy (with `_overrides` applied)
+        self._base = binding
+        #: parameter values (by name) that replace the base's in this subject's copies
+        self._overrides: dict[str, np.ndarray] = {}
+        self._made_work: Binding | None = None
+        self._made_template: Binding | None = None
         self._spec = spec
         self._paths = dict(paths)
         self._shapes = {n: get_path(binding.root, p).shape for n, p in self._paths.items()}
@@ -1305,40 +1313,59 @@ class NumpySubject(Subject):
 
     def run_unbatched(self, xs: np.ndarray, h0: np.ndarray) -> np.ndarray:
         if not self._spec.unbatched:
-            raise NotImplementedError(f"{self._template.label} has no 1-D (unbatched) path")
+            raise NotImplementedError(f"{self._base.label} has no 1-D (unbatched) path")
         with guarded_global_state(self.seed):
             return run_unbatched(self._work, self._spec, np.asarray(xs, dtype=np.float64),
                                  np.asarray(h0, dtype=np.float64))
 
     # --- parameters ------------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
-        return {n: np.array(get_path(self._template.root, p), dtype=np.float64)
+        return {n: np.array(self._overrides[n] if n in self._overrides
+                            else get_path(self._base.root, p), dtype=np.float64)
                 for n, p in self._paths.items()}
 
     def with_parameters(self, params: Mapping[str, np.ndarray]) -> NumpySubject:
-        base = self._template
+        for name, value in params.items():
+            if name not in self._paths:
+                raise KeyError(f"unknown parameter {name!r}; this subject has {sorted(self._paths)}")
+            if np.shape(value) != self._shapes[name]:
+                raise ValueError(f"parameter {name!r} has shape {self._shapes[name]}, got "
+                                 f"{np.shape(value)}")
         new = copy.copy(self)
-        new._work = base.clone()
-        assign_params(new._work.root, self._paths, params)
-        # The new template (never run) is made only when asked for: a subject made for one
-        # finite-difference run needs one deep copy of the user's object, not two.
-        new._pending = (base, {n: np.array(v, dtype=np.float64) for n, v in params.items()}) \
-            if params else None
+        new._overrides = {**self._overrides,
+                          **{n: np.array(v, dtype=np.float64) for n, v in params.items()}}
+        # Copies of the user's object are made on first use: many subjects are made only to
+        # be copied again (the runner's copy per probe) or are never differentiated.
+        new._made_work = new._made_template = None
         new.notes = list(self.notes)
         return new
 
     @property
+    def _work(self) -> Binding:
+        """The copy the runs use (and may change: a cell keeps its caches on itself)."""
+        if self._made_work is None:
+            self._made_work = self._copy_of_base()
+        return self._made_work
+
+    @property
     def _template(self) -> Binding:
-        if self._pending is not None:
-            base, params = self._pending
-            template = base.clone()
-            assign_params(template.root, self._paths, params)
-            self._made_template, self._pending = template, None
+        """A copy with this subject's parameters that is never run: the vjp copies it per step."""
+        if not self._overrides:
+            return self._base
+        if self._made_template is None:
+            self._made_template = self._copy_of_base()
         return self._made_template
 
-    @_template.setter
-    def _template(self, binding: Binding) -> None:
-        self._made_template, self._pending = binding, None
+    def _copy_of_base(self) -> Binding:
+        # The replaced arrays are not copied first: the memo maps each to its new value (and so
+        # does any other reference to it in the object, such as a dict of the same arrays).
+        values = {n: v.copy() for n, v in self._overrides.items()}
+        binding = self._base.clone({id(get_path(self._base.root, self._paths[n])): v
+                                    for n, v in values.items()})
+        for name, value in values.items():
+            if get_path(binding.root, self._paths[name]) is not value:  # the memo was not used
+                set_path(binding.root, self._paths[name], value)
+        return binding
 
     def parameter_locations(self) -> dict[str, Location]:
         return param_locations(self._paths, self._owner)
