@@ -939,14 +939,14 @@ class VjpPart:
     missing_dh: bool = False
 
 
-def _vjp_cell(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> VjpPart:
+def _vjp_cell(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs, shared) -> VjpPart:
     L = spec.layout
     T, B, I = xs.shape
     H = h0.shape[1]
     steps = []
     h = h0
     for t in range(T):
-        b = template.clone()
+        b = template.clone(shared)
         ret = b.forward(L.step(xs[t]), L.step(h))
         native, _ = cell_state(ret, L.step_shape(B, H), spec.out_index, b.label, b.location)
         h = L.step_back(native)
@@ -971,7 +971,7 @@ def _vjp_cell(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> VjpP
     return part
 
 
-def _vjp_sequence(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> VjpPart:
+def _vjp_sequence(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs, shared) -> VjpPart:
     L = spec.layout
     T, B, I = xs.shape
     H = h0.shape[1]
@@ -981,7 +981,7 @@ def _vjp_sequence(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> 
     else:  # the backward takes the last state's gradient: sum the prefixes (linearity)
         windows = [(t + 1, dhs[t]) for t in range(T)]
     for n, dh in windows:
-        b = template.clone()
+        b = template.clone(shared)
         ret = b.forward(L.seq(xs[:n]), L.step(h0))
         if spec.backward_mode == "all":
             native = dh
@@ -1011,11 +1011,27 @@ def _accumulate(part: VjpPart, g: ReadGradients) -> None:
 
 
 def vjp_parts(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> VjpPart:
+    """The gradients, from a copy of the user's object per step (cells cache on ``self``).
+
+    The copies share one copy of the parameters per call instead of one each: at large hidden
+    sizes the weights are most of what a copy copies. Code that changes a parameter in place
+    (``self.W -= lr * dW`` in a backward) would carry that change from one step's copy to the
+    next, so then every step gets its own copy, as it would without sharing.
+    """
+    params = [get_path(template.root, p) for p in paths.values()]
+    shared = {id(a): np.array(a) for a in params}
+    part = _vjp_parts(template, spec, paths, shapes, xs, h0, dhs, shared)
+    if all(np.array_equal(shared[id(a)], a, equal_nan=True) for a in params):
+        return part
+    return _vjp_parts(template, spec, paths, shapes, xs, h0, dhs, None)
+
+
+def _vjp_parts(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs, shared) -> VjpPart:
     fn = _vjp_sequence if spec.sequence else _vjp_cell
     if spec.layout.batched or xs.shape[1] == 1:
-        return fn(template, spec, paths, shapes, xs, h0, dhs)
-    parts = [fn(template, spec, paths, shapes, xs[:, i:i + 1], h0[i:i + 1], dhs[:, i:i + 1])
-             for i in range(xs.shape[1])]
+        return fn(template, spec, paths, shapes, xs, h0, dhs, shared)
+    parts = [fn(template, spec, paths, shapes, xs[:, i:i + 1], h0[i:i + 1], dhs[:, i:i + 1],
+                shared) for i in range(xs.shape[1])]
     total = VjpPart(np.concatenate([p.dxs for p in parts], axis=1),
                     np.concatenate([p.dh0 for p in parts], axis=0), {}, set())
     for p in parts:

@@ -627,3 +627,46 @@ def test_canonical_cell_agrees_with_the_reference_gru():
         xs, h0 = inputs(s)
         expected, _ = numpy_gru.forward(params, xs, h0)
         np.testing.assert_allclose(s.run(xs, h0), expected, rtol=1e-12, atol=1e-12)
+
+
+SGD_AND_GRADIENTS = """
+    import numpy as np
+
+    class SgdAndGradients:
+        '''A correct backward that also takes an SGD step on its weights in place.'''
+        def __init__(self, input_size, hidden_size):
+            rng = np.random.default_rng(1)
+            self.W = rng.normal(0, 0.5, (input_size, hidden_size))
+            self.U = rng.normal(0, 0.5, (hidden_size, hidden_size))
+
+        def forward(self, x, h_prev):
+            self.x, self.h_prev = x, h_prev
+            self.h = np.tanh(x @ self.W + h_prev @ self.U)
+            return self.h
+
+        def backward(self, dh):
+            da = dh * (1 - self.h ** 2)
+            grads = {"dW": self.x.T @ da, "dU": self.h_prev.T @ da,
+                     "dx": da @ self.W.T, "dh_prev": da @ self.U.T}
+            self.W -= 0.5 * grads["dW"]
+            self.U -= 0.5 * grads["dU"]
+            return grads
+"""
+
+
+def test_per_step_copies_stay_separate_when_a_backward_changes_weights_in_place(tmp_path):
+    # The per-step copies of one vjp share their parameters; an in-place update by one step's
+    # backward must not reach the next step's (nor the subject's own parameters).
+    mod = _module(tmp_path, "sgd_grads.py", SGD_AND_GRADIENTS)
+    s, = [c.build() for c in numpy_class.find_candidates(mod, mod.__file__, Options())]
+    assert s.gradient_source == "user-backward"
+    before = s.parameters()
+    xs, h0 = inputs(s, T=3)
+    dhs = np.random.default_rng(2).normal(size=(3, 3, s.hidden_size))
+    g = s.vjp(xs, h0, dhs)
+    for name, value in before.items():
+        np.testing.assert_array_equal(s.parameters()[name], value)
+    fd_u = _fd(lambda v: _objective(s.with_parameters({"U": v}), xs, h0, dhs), before["U"])
+    np.testing.assert_allclose(g.params["U"], fd_u, rtol=1e-6, atol=1e-8)
+    fd_h0 = _fd(lambda v: _objective(s, xs, v, dhs), h0)
+    np.testing.assert_allclose(g.h0, fd_h0, rtol=1e-6, atol=1e-8)
