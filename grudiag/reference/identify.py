@@ -225,9 +225,7 @@ class Layout:
 
     def canonical(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         D, H = self.D, self.H
-        P = {n: np.zeros((H, D)) for n in ("W_ir", "W_iz", "W_in")}
-        P.update({n: np.zeros((H, H)) for n in ("W_hr", "W_hz", "W_hn")})
-        P.update({n: np.zeros(H) for n in ("b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")})
+        P: dict[str, np.ndarray] = {}
         for blk, role in self.weights:
             M = _oriented(arrays[blk.name], blk.orient)[blk.k * H:(blk.k + 1) * H]
             if blk.transposed:
@@ -240,6 +238,12 @@ class Layout:
                 P[f"W_h{role}"], P[f"W_i{role}"] = M[:, :H], M[:, H:]
             else:
                 P[f"W_i{role}"], P[f"W_h{role}"] = M[:, :D], M[:, D:]
+        # zeros only where no block lands: at large H most of the search's allocations
+        for names, shape in ((("W_ir", "W_iz", "W_in"), (H, D)), (("W_hr", "W_hz", "W_hn"), (H, H)),
+                             (("b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn"), (H,))):
+            for n in names:
+                if n not in P:
+                    P[n] = np.zeros(shape)
         for blk, role in self.biases:
             if role is not None:
                 key = _BIAS_KEY[role]

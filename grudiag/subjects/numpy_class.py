@@ -1021,7 +1021,8 @@ def vjp_parts(template: Binding, spec: Spec, paths, shapes, xs, h0, dhs) -> VjpP
     params = [get_path(template.root, p) for p in paths.values()]
     shared = {id(a): np.array(a) for a in params}
     part = _vjp_parts(template, spec, paths, shapes, xs, h0, dhs, shared)
-    if all(np.array_equal(shared[id(a)], a, equal_nan=True) for a in params):
+    if all(np.array_equal(shared[id(a)], a) or np.array_equal(shared[id(a)], a, equal_nan=True)
+           for a in params):
         return part
     return _vjp_parts(template, spec, paths, shapes, xs, h0, dhs, None)
 
@@ -1343,7 +1344,8 @@ class NumpySubject(Subject):
     def with_parameters(self, params: Mapping[str, np.ndarray]) -> NumpySubject:
         for name, value in params.items():
             if name not in self._paths:
-                raise KeyError(f"unknown parameter {name!r}; this subject has {sorted(self._paths)}")
+                raise KeyError(f"unknown parameter {name!r}; this subject has "
+                               f"{sorted(self._paths)}")
             if np.shape(value) != self._shapes[name]:
                 raise ValueError(f"parameter {name!r} has shape {self._shapes[name]}, got "
                                  f"{np.shape(value)}")
