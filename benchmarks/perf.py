@@ -6,8 +6,10 @@
 
 Sections (see benchmarks/README.md):
   1. cost of a full `grudiag.check` as a multiple of one forward+backward pass (T=6, batch 3)
-     of the same cell, hidden 32..512 (both medians of repeated runs; the process's first,
-     one-off check is not counted), with a per-probe time breakdown at the largest size;
+     of the same cell, hidden 32..512 (each check is paired with a forward+backward timing
+     taken just before it, so both see the same load on the machine; the median of 3 pairs
+     counts, and the process's first, one-off check is not counted), with a per-probe time
+     breakdown at the largest size;
   2. grudiag's gradient check vs torch.autograd.gradcheck (slow and fast mode): time and
      detection on a correct custom-autograd GRU cell and wrong-backward mutants;
   3. (--scale) 2-layer hidden-1024 subjects, probe time T = 64..512: time and peak RSS per
@@ -50,8 +52,11 @@ INPUT = 16
 T_PROBE = 6
 BATCH = 3
 TARGET_RATIO = 50.0
-#: checks timed per subject (the median counts), after one warm-up check per process
+#: (forward+backward, check) pairs timed per subject (the median ratio counts), after one
+#: warm-up check per process
 CHECK_REPEATS = 3
+#: seconds of forward+backward repetitions timed just before each check
+PAIRED_FWD_BWD_S = 0.15
 TARGET_GRADCHECK_SPEEDUP = 100.0
 TARGET_SCALE_S = 60.0
 TARGET_SCALE_BYTES = 4 * 2**30
@@ -252,20 +257,22 @@ def section_check_cost(sizes: list[int], device: str = "cpu") -> dict[str, Any]:
             subj = make(H)
             if isinstance(subj, nn.Module):
                 subj = subj.to(device)
-            fb = best_time(fwd_bwd_fn(make(H) if not isinstance(subj, nn.Module) else
-                                      _clone_module(subj), H, device))
+            fwd_bwd = fwd_bwd_fn(make(H) if not isinstance(subj, nn.Module) else
+                                 _clone_module(subj), H, device)
             opts = {"seed": 0} if device == "cpu" else {"seed": 0, "device": device}
             if not rows:  # the process's first check pays one-off imports and set-up
                 grudiag.check(subj, **opts)
-            checks = []
+            pairs = []
             for _ in range(CHECK_REPEATS):
+                # the reference right before the check: the machine's speed drifts by tens of
+                # percent over minutes, and a ratio of timings taken apart inherits that drift
+                fb = best_time(fwd_bwd, min_total=PAIRED_FWD_BWD_S)
                 with ProbeTimer() as pt:
                     t = time.perf_counter()
                     report = grudiag.check(subj, **opts)
-                    checks.append((time.perf_counter() - t, dict(pt.times)))
-            # the median check, timed like the forward+backward it is compared with
-            ct, probe_s = sorted(checks, key=lambda c: c[0])[len(checks) // 2]
-            ratio = ct / fb
+                    ct = time.perf_counter() - t
+                pairs.append((ct / fb, ct, fb, dict(pt.times)))
+            ratio, ct, fb, probe_s = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
             codes = findings_of(report)
             row = {"subject": sname, "hidden": H, "check_s": ct, "fwd_bwd_s": fb, "ratio": ratio,
                    "findings": codes, "subjects_checked": len(report.results),
