@@ -60,28 +60,17 @@ def directional(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarra
                 eps: float = DEFAULT_EPS) -> float:
     """Central difference of ``sum(dhs * run)`` along (dxs, dh0, dparams), any of them None."""
     values = []
-    subjects = perturbed_pair(subject, dparams, eps) if dparams else (subject, subject)
-    for sign, s in zip((1.0, -1.0), subjects):
+    params = subject.parameters() if dparams else {}
+    for sign in (1.0, -1.0):
+        s = subject
+        if dparams:
+            s = subject.with_parameters(
+                {n: params[n] + sign * eps * np.asarray(d, dtype=np.float64)
+                 for n, d in dparams.items()})
         x = xs if dxs is None else xs + sign * eps * dxs
         h = h0 if dh0 is None else h0 + sign * eps * dh0
         values.append(objective(s, x, h, dhs))
     return (values[0] - values[1]) / (2.0 * eps)
-
-
-def perturbed_pair(subject: Subject, dparams: Mapping[str, np.ndarray],
-                   eps: float = DEFAULT_EPS) -> tuple[Subject, Subject]:
-    """The subject with parameters ``p + eps·d`` and ``p − eps·d``: reusable for several
-    inputs (`parameter_directional`), so that each perturbed copy is made once."""
-    params = subject.parameters()
-    return tuple(subject.with_parameters(  # type: ignore[return-value]
-        {n: params[n] + sign * eps * np.asarray(d, dtype=np.float64) for n, d in dparams.items()})
-        for sign in (1.0, -1.0))
-
-
-def parameter_directional(pair: tuple[Subject, Subject], xs: np.ndarray, h0: np.ndarray,
-                          dhs: np.ndarray, eps: float = DEFAULT_EPS) -> float:
-    """Central difference of ``sum(dhs * run)`` between the two subjects of `perturbed_pair`."""
-    return (objective(pair[0], xs, h0, dhs) - objective(pair[1], xs, h0, dhs)) / (2.0 * eps)
 
 
 def directionals(subject: Subject, xs: np.ndarray, h0: np.ndarray, dhs: np.ndarray,

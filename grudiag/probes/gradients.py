@@ -2,9 +2,8 @@
 
 * ``gradient_check`` — directional derivatives (one private random direction per input group:
   xs, h0 and each parameter) of ``sum(dhs * run)`` from `Subject.vjp` and from central finite
-  differences in float64, for ONE step (T=1) and a SHORT UNROLL (T=3). Both scenarios share
-  the parameter directions, so each perturbed copy of the subject is made once. Groups that
-  disagree are then compared entry by entry (when small) to name the worst entry.
+  differences in float64, for ONE step (T=1) and a SHORT UNROLL (T=3). Groups that disagree are
+  then compared entry by entry (when small) to name the worst entry.
 * ``gradient_flow`` — autograd subjects and sequence subjects with their own backward:
   ``∂(v·h_T)/∂x_t`` for every step t (and ∂/∂h0), from the subject's gradients and by finite
   differences, to find the step where backpropagation through time stops.
@@ -113,20 +112,7 @@ def _row_ranges(rows: list[int]) -> list[list[int]]:
     return out
 
 
-def _parameter_pairs(subject: Subject, ctx: ProbeContext
-                     ) -> dict[str, tuple[np.ndarray, tuple[Subject, Subject]]]:
-    """Per parameter: a private random unit direction u and the subject at p ± eps·u."""
-    rng = ctx.rng("gradient_check", "parameter directions")
-    pairs = {}
-    for name, value in subject.parameters().items():
-        u = fd.unit_direction(rng, np.shape(value))
-        pairs[name] = (u, fd.perturbed_pair(subject, {name: u}))
-    return pairs
-
-
-def _scenario(subject: Subject, ctx: ProbeContext, T: int,
-              pairs: dict[str, tuple[np.ndarray, tuple[Subject, Subject]]],
-              pin: bool = True) -> dict[str, Any]:
+def _scenario(subject: Subject, ctx: ProbeContext, T: int, pin: bool = True) -> dict[str, Any]:
     xs, h0 = ctx.inputs(subject, "gradient_check", T, time=T)
     if not _accepts_h0(subject):
         h0 = np.zeros_like(h0)
@@ -149,7 +135,7 @@ def _scenario(subject: Subject, ctx: ProbeContext, T: int,
         provided = analytic_full is not None
         a_full = (np.zeros(shape) if analytic_full is None
                   else np.asarray(analytic_full, dtype=np.float64).reshape(shape))
-        u = pairs[name][0] if group == "param" else fd.unit_direction(rng, shape)
+        u = fd.unit_direction(rng, shape)
         blocks.append({"label": label, "group": group, "parameter": name, "shape": list(shape),
                        "provided": provided, "analytic": float(np.sum(a_full * u)),
                        "_analytic_full": a_full, "_direction": u})
@@ -162,7 +148,8 @@ def _scenario(subject: Subject, ctx: ProbeContext, T: int,
         b["numeric"] = float(n)
     for b in blocks:
         if b["group"] == "param":
-            b["numeric"] = fd.parameter_directional(pairs[b["parameter"]][1], xs, h0, dhs)
+            b["numeric"] = fd.directional(subject, xs, h0, dhs,
+                                          dparams={b["parameter"]: b["_direction"]})
         b.update(abs_error=abs(b["analytic"] - b["numeric"]),
                  rel_error=fd.relative_error(b["analytic"], b["numeric"]))
     if pin:
@@ -227,11 +214,10 @@ class GradientCheckProbe(Probe):
             raise ProbeSkipped("the subject offers no gradients (no autograd and no backward), "
                                "so there is no gradient to check")
         result: dict[str, Any] = {"source": subject.gradient_source, "eps": fd.DEFAULT_EPS}
-        pairs = _parameter_pairs(subject, ctx)
-        result["one_step"] = one = _scenario(subject, ctx, 1, pairs)
+        result["one_step"] = one = _scenario(subject, ctx, 1)
         # entry-wise detail only where one step does not already pin the error down
         pinned = any("worst_index" in b for b in one["blocks"])
-        result["unroll"] = _scenario(subject, ctx, UNROLL_STEPS, pairs, pin=not pinned)
+        result["unroll"] = _scenario(subject, ctx, UNROLL_STEPS, pin=not pinned)
         customs = None
         if subject.gradient_source == "autograd":
             xs, h0 = ctx.inputs(subject, "gradient_check", 1, time=1)
