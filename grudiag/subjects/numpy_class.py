@@ -384,17 +384,6 @@ def own_float64(root: Any, paths: Mapping[str, Path]) -> list[str]:
     return converted
 
 
-def assign_params(root: Any, paths: Mapping[str, Path], params: Mapping[str, np.ndarray]) -> None:
-    for name, value in params.items():
-        if name not in paths:
-            raise KeyError(f"unknown parameter {name!r}; this subject has {sorted(paths)}")
-        old = get_path(root, paths[name])
-        value = np.asarray(value, dtype=np.float64)
-        if value.shape != old.shape:
-            raise ValueError(f"parameter {name!r} has shape {old.shape}, got {value.shape}")
-        set_path(root, paths[name], np.array(value))
-
-
 @functools.lru_cache(maxsize=64)  # finding a class's source parses its whole file
 def assignment_lines(obj: Any) -> dict[str, int]:
     """Source line where each attribute/variable/dict key is first assigned in ``obj``'s source.

@@ -670,3 +670,36 @@ def test_per_step_copies_stay_separate_when_a_backward_changes_weights_in_place(
     np.testing.assert_allclose(g.params["U"], fd_u, rtol=1e-6, atol=1e-8)
     fd_h0 = _fd(lambda v: _objective(s, xs, v, dhs), h0)
     np.testing.assert_allclose(g.h0, fd_h0, rtol=1e-6, atol=1e-8)
+
+
+ALIASED_WEIGHTS = """
+    import numpy as np
+
+    class AliasedWeights:
+        '''Reads W through a dict that holds the same array as the attribute.'''
+        def __init__(self, input_size, hidden_size):
+            rng = np.random.default_rng(3)
+            self.W = rng.normal(0, 0.5, (input_size, hidden_size))
+            self.U = rng.normal(0, 0.5, (hidden_size, hidden_size))
+            self.weights = {"W": self.W}
+
+        def forward(self, x, h_prev):
+            return np.tanh(x @ self.weights["W"] + h_prev @ self.U)
+"""
+
+
+def test_with_parameters_reaches_every_reference_and_checks_at_once(tmp_path):
+    mod = _module(tmp_path, "aliased.py", ALIASED_WEIGHTS)
+    s, = [c.build() for c in numpy_class.find_candidates(mod, mod.__file__, Options())]
+    xs, h0 = inputs(s, T=2)
+    before = s.run(xs, h0)
+    name = next(n for n in s.parameters() if s.parameters()[n].shape[0] == s.input_size)
+    zero = s.with_parameters({name: np.zeros_like(s.parameters()[name])})
+    # the dict entry is the same array as the attribute: the copy's forward sees the new value
+    np.testing.assert_allclose(zero.run(xs, h0)[0], np.tanh(h0 @ s.parameters()["U"]),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(s.run(xs, h0), before)  # the original is untouched
+    with pytest.raises(KeyError, match="unknown parameter 'nope'"):
+        s.with_parameters({"nope": np.zeros(3)})
+    with pytest.raises(ValueError, match="has shape"):
+        s.with_parameters({"U": np.zeros((2, 2))})
