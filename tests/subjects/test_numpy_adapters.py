@@ -338,7 +338,7 @@ def test_parameters_are_float64_even_when_the_user_used_float32(tmp_path):
             def forward(self, x, h):
                 return np.tanh(x @ self.W + h @ self.U)
     """)
-    s = numpy_class.find_candidates(mod, mod.__file__, Options())[0].build()
+    s = _first_subject(mod)
     assert all(v.dtype == np.float64 for v in s.parameters().values())
     assert any("float32" in n for n in s.notes)
 
@@ -375,6 +375,10 @@ def _module(tmp_path, filename, source):
     path = tmp_path / filename
     path.write_text(textwrap.dedent(source))
     return load(str(path))
+
+
+def _first_subject(mod):
+    return numpy_class.find_candidates(mod, mod.__file__, Options())[0].build()
 
 
 BROKEN = """
@@ -552,7 +556,7 @@ def test_wrong_gradient_shape_is_an_output_error(tmp_path):
                 da = dh * (1 - self.h ** 2)
                 return {"dW": self.x.T @ da, "db": da, "dx": da @ self.W.T, "dh_prev": da}
     """)
-    s = numpy_class.find_candidates(mod, mod.__file__, Options())[0].build()
+    s = _first_subject(mod)
     assert s.gradient_source == "user-backward"
     with pytest.raises(SubjectOutputError) as bad:
         s.vjp(*inputs(s), np.ones((6, 3, 7)))
@@ -612,7 +616,7 @@ def test_state_carried_by_the_object_is_visible_across_calls(tmp_path):
                 self.calls += 1
                 return np.tanh(x @ self.W + h_prev + 0.01 * self.calls)
     """)
-    s = numpy_class.find_candidates(mod, mod.__file__, Options())[0].build()
+    s = _first_subject(mod)
     xs, h0 = inputs(s)
     assert not np.allclose(s.run(xs, h0), s.run(xs, h0))
     np.testing.assert_array_equal(s.fresh().run(xs, h0), s.fresh().run(xs, h0))
@@ -658,7 +662,7 @@ def test_per_step_copies_stay_separate_when_a_backward_changes_weights_in_place(
     # The per-step copies of one vjp share their parameters; an in-place update by one step's
     # backward must not reach the next step's (nor the subject's own parameters).
     mod = _module(tmp_path, "sgd_grads.py", SGD_AND_GRADIENTS)
-    s, = [c.build() for c in numpy_class.find_candidates(mod, mod.__file__, Options())]
+    s = _first_subject(mod)
     assert s.gradient_source == "user-backward"
     before = s.parameters()
     xs, h0 = inputs(s, T=3)
@@ -690,7 +694,7 @@ ALIASED_WEIGHTS = """
 
 def test_with_parameters_reaches_every_reference_and_checks_at_once(tmp_path):
     mod = _module(tmp_path, "aliased.py", ALIASED_WEIGHTS)
-    s, = [c.build() for c in numpy_class.find_candidates(mod, mod.__file__, Options())]
+    s = _first_subject(mod)
     xs, h0 = inputs(s, T=2)
     before = s.run(xs, h0)
     name = next(n for n in s.parameters() if s.parameters()[n].shape[0] == s.input_size)
